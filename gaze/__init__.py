@@ -1,0 +1,1 @@
+"""Reproduce, measure and diagnose why a gaze-regression network underfits."""

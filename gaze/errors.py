@@ -1,0 +1,13 @@
+"""The error raised for a bad configuration value or input file, and how a command reports it."""
+
+import sys
+
+
+class ConfigError(ValueError):
+    """A configuration value, or an input file, that the run cannot use."""
+
+
+def exit_with_error(message: str) -> None:
+    """Ends the process with `message` as one `error: ...` line on stderr and exit status 2."""
+    sys.stderr.write(f"error: {message}\n")
+    sys.exit(2)

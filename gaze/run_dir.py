@@ -1,0 +1,30 @@
+"""The run directory: what counts as a run's results, and the guard that keeps them."""
+
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+
+from gaze.errors import exit_with_error
+
+RESULT_PATTERNS = ("events.out.tfevents.*", "metrics.csv")
+
+
+def has_results(run_dir: Path) -> bool:
+    """Whether `run_dir` already holds the results of a run."""
+    run_dir = Path(run_dir)
+    return any(any(run_dir.glob(pattern)) for pattern in RESULT_PATTERNS)
+
+
+class KeepExistingResults(Callback):
+    """Refuses a single run whose directory already holds results.
+
+    It runs before Hydra writes the run's .hydra/ record, so a refused run changes nothing.
+    """
+
+    def on_run_start(self, config, **kwargs) -> None:
+        run_dir = Path(config.hydra.run.dir)
+        if has_results(run_dir) and not config.get("train", {}).get("resume", False):
+            exit_with_error(
+                f"hydra.run.dir={run_dir} already holds a run's results; "
+                "remove it, or choose another hydra.run.dir"
+            )

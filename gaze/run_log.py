@@ -1,0 +1,69 @@
+"""What a run writes about itself: a TensorBoard event file and metrics.csv, side by side."""
+
+import csv
+import math
+from pathlib import Path
+
+from tensorboard.compat.proto.summary_pb2 import HistogramProto, Summary
+from torch.utils.tensorboard import SummaryWriter
+
+from gaze.monitor import Histogram
+
+
+class RunLog:
+    """Writes the scalars and histograms of a run into `run_dir`.
+
+    All the values of one step go into one event (one protobuf, one write), rather than one
+    event per tag as SummaryWriter.add_scalar would do: a step logs hundreds of tags.
+    `columns` fixes the metrics.csv header; a value a step lacks is left empty.
+    """
+
+    def __init__(self, run_dir: Path, columns: list[str]):
+        self.run_dir = Path(run_dir)
+        self.writer = SummaryWriter(log_dir=str(self.run_dir))
+        self.columns = ["step", *columns]
+        self._csv_file = open(self.run_dir / "metrics.csv", "w", newline="")
+        self._csv = csv.DictWriter(self._csv_file, fieldnames=self.columns, restval="")
+        self._csv.writeheader()
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        """One TensorBoard event and one metrics.csv row for `values` at `step`."""
+        unknown = set(values) - set(self.columns)
+        if unknown:
+            raise KeyError(f"metrics.csv has no column for {sorted(unknown)}")
+        summary = Summary(value=[Summary.Value(tag=t, simple_value=v) for t, v in values.items()])
+        self.writer.file_writer.add_summary(summary, step)
+        self._csv.writerow({"step": step, **{t: _csv_number(v) for t, v in values.items()}})
+
+    def histograms(self, step: int, histograms: dict[str, Histogram]) -> None:
+        """All histograms of a step as one TensorBoard event."""
+        values = [Summary.Value(tag=t, histo=_histogram_proto(h)) for t, h in histograms.items()]
+        self.writer.file_writer.add_summary(Summary(value=values), step)
+
+    def text(self, tag: str, markdown: str, step: int) -> None:
+        self.writer.add_text(tag, markdown, step)
+
+    def flush(self) -> None:
+        self.writer.flush()
+        self._csv_file.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+        self._csv_file.close()
+
+
+def _csv_number(value: float) -> str:
+    return repr(float(value)) if math.isfinite(value) else str(float(value))
+
+
+def _histogram_proto(histogram: Histogram) -> HistogramProto:
+    # TensorBoard's format gives each bucket by its right edge; the first one starts at min
+    return HistogramProto(
+        min=histogram.minimum,
+        max=histogram.maximum,
+        num=histogram.count,
+        sum=histogram.total,
+        sum_squares=histogram.sum_squares,
+        bucket_limit=histogram.edges[1:],
+        bucket=histogram.counts,
+    )

@@ -1,0 +1,53 @@
+"""The story, end to end through the real command line: the underfit run and the fixed run."""
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from tests.conftest import run_cli
+
+# fewer steps than `make reproduce` (300) keeps CI short; both signatures are clear by then
+STEPS = 150
+
+
+def _run(tmp_path, experiment: str, seed: int):
+    run_dir = tmp_path / f"{experiment}-{seed}"
+    result = run_cli(
+        f"experiment={experiment}",
+        f"train.seed={seed}",
+        f"train.steps={STEPS}",
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    return metrics, json.loads((run_dir / "summary.json").read_text())
+
+
+def _backbone_grad_norm(metrics: pd.DataFrame) -> pd.Series:
+    columns = [c for c in metrics if c.startswith("grad_norm/backbone.")]
+    return (metrics[columns] ** 2).sum(axis=1) ** 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_underfit_run_stays_flat_with_near_zero_fc2_and_no_backbone_gradient(tmp_path, seed):
+    metrics, _ = _run(tmp_path, "underfit", seed)
+    loss = metrics["train/loss"].dropna()
+    assert abs(loss.iloc[-1] - loss.iloc[0]) <= 0.10 * loss.iloc[0]
+    fc2 = metrics["weight_norm/fc2.weight"]
+    assert (fc2 / math.sqrt(2 * 128)).max() < 1e-4  # RMS bounds the mean absolute value
+    assert _backbone_grad_norm(metrics).max() < 1e-8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fixed_run_converges_with_live_gradients(tmp_path, seed):
+    metrics, summary = _run(tmp_path, "fixed", seed)
+    loss = metrics["train/loss"].dropna()
+    assert loss.iloc[-1] < 0.1 * loss.iloc[0]
+    assert summary["train/loss"] == pytest.approx(loss.iloc[-1])
+    assert (_backbone_grad_norm(metrics) > 1e-3).all()
+    assert (metrics["grad_norm/fc2.weight"] > 1e-3).all()
