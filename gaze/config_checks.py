@@ -3,7 +3,13 @@
 from gaze.errors import ConfigError
 from gaze.init import SCHEMES
 
-_POSITIVE_INTS = ("train.steps", "train.batch_size", "train.eval_every", "log.every")
+_POSITIVE_INTS = (
+    "train.steps",
+    "train.batch_size",
+    "train.eval_every",
+    "log.every",
+    "log.stats_every",
+)
 _POSITIVE_FLOATS = ("train.lr",)
 
 

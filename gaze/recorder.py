@@ -24,8 +24,10 @@ class TrainingRecorder:
     """Measures the model around each optimiser step and writes what it measured.
 
     The loop calls `before_update(step)` between backward and the optimiser step, so the
-    gradients measured are those the step applies, then `after_update(...)`. Losses accumulate
-    on the device; the host reads them only on logged steps.
+    gradients measured are those the step applies, then `after_update(...)`. Per-parameter
+    statistics, scalars and metrics.csv rows come every `log.stats_every` steps, histograms every
+    `log.hist_every`, console lines every `log.every` (each also at the first and last step).
+    Losses accumulate on the device; the host reads them only when it writes.
     """
 
     def __init__(self, model, run_dir: Path, log_cfg, steps: int, device: torch.device):
@@ -34,16 +36,17 @@ class TrainingRecorder:
         columns += [f"grad_norm/{n}" for n in self.monitor.names]
         columns += [f"weight_norm/{n}" for n in self.monitor.names]
         self.run_log = RunLog(run_dir, columns)
-        self.every, self.hist_every, self.steps = log_cfg.every, log_cfg.hist_every, steps
+        self.stats_every, self.every = log_cfg.stats_every, log_cfg.every
+        self.hist_every, self.steps = log_cfg.hist_every, steps
         self.latest: dict[str, float] = {}
         self._stats: ParameterStats | None = None
-        self._loss_sum = torch.zeros((), device=device)
-        self._angle_sum = torch.zeros((), device=device)
-        self._window_steps, self._window_start = 0, time.perf_counter()
+        self._total_grad_norm = float("nan")
+        self._scalar_window = _Window(device)
+        self._console_window = _Window(device)
 
     def before_update(self, step: int) -> None:
         """Measures the gradients and weights before the optimiser step, on logged steps."""
-        if is_due(step, self.every, self.steps):
+        if is_due(step, self.stats_every, self.steps):
             self._stats = self.monitor.parameter_stats()
             self.monitor.remember_weights()
         if is_due(step, self.hist_every, self.steps):
@@ -52,39 +55,64 @@ class TrainingRecorder:
     def after_update(
         self, step: int, loss, prediction, gaze, val_metrics: dict[str, float] | None = None
     ) -> ParameterStats | None:
-        """Accumulates the step's loss; on logged steps writes scalars and returns the stats."""
-        self._loss_sum += loss.detach()
-        self._angle_sum += angular_error_deg(prediction.detach(), gaze).mean()
-        self._window_steps += 1
+        """Accumulates the step's loss; on statistics steps writes scalars and returns the stats."""
+        angle = angular_error_deg(prediction.detach(), gaze).mean()
+        for window in (self._scalar_window, self._console_window):
+            window.add(loss.detach(), angle)
 
         scalars, stats = {}, None
         if self._stats is not None:
             stats, self._stats = self._stats, None
             stats.update_ratio = self.monitor.update_ratio()
-            scalars.update(self._close_window(step, stats))
+            self._total_grad_norm = stats.total_grad_norm
+            scalars.update(self._scalar_window.close())
             scalars.update(stats.scalars())
         if val_metrics:
             scalars.update({f"val/{k}": v for k, v in val_metrics.items()})
         if scalars:
             self.latest.update({k: v for k, v in scalars.items() if k in METRIC_TAGS})
             self.run_log.scalars(step, scalars)
+        if is_due(step, self.every, self.steps):
+            self._console_line(step)
         return stats
 
-    def _close_window(self, step: int, stats: ParameterStats) -> dict[str, float]:
-        metrics = {
-            "train/loss": self._loss_sum.item() / self._window_steps,
-            "train/angular_error_deg": self._angle_sum.item() / self._window_steps,
-        }
-        rate = self._window_steps / (time.perf_counter() - self._window_start)
+    def _console_line(self, step: int) -> None:
+        steps_in_window, seconds = self._console_window.steps, self._console_window.seconds()
+        metrics = self._console_window.close()
         log.info(
             "step %d/%d | loss %.4f | angle %.1f deg | grad %.1e | %.1f it/s",
             step, self.steps, metrics["train/loss"], metrics["train/angular_error_deg"],
-            stats.total_grad_norm, rate,
+            self._total_grad_norm, steps_in_window / seconds,
         )  # fmt: skip
-        self._loss_sum.zero_()
-        self._angle_sum.zero_()
-        self._window_steps, self._window_start = 0, time.perf_counter()
-        return metrics
 
     def close(self) -> None:
         self.run_log.close()
+
+
+class _Window:
+    """Sums of the training loss and angle over the steps since it was last closed."""
+
+    def __init__(self, device: torch.device):
+        self._loss = torch.zeros((), device=device)
+        self._angle = torch.zeros((), device=device)
+        self.steps, self._start = 0, time.perf_counter()
+
+    def add(self, loss: torch.Tensor, angle: torch.Tensor) -> None:
+        self._loss += loss
+        self._angle += angle
+        self.steps += 1
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self._start
+
+    def close(self) -> dict[str, float]:
+        """The window's means (one host read), then starts a new window."""
+        loss, angle = torch.stack((self._loss, self._angle)).tolist()
+        metrics = {
+            "train/loss": loss / self.steps,
+            "train/angular_error_deg": angle / self.steps,
+        }
+        self._loss.zero_()
+        self._angle.zero_()
+        self.steps, self._start = 0, time.perf_counter()
+        return metrics

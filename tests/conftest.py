@@ -18,6 +18,7 @@ TINY = [
     "train.batch_size=16",
     "train.steps=4",
     "train.eval_every=2",
+    "log.stats_every=2",
     "log.every=2",
     "log.hist_every=2",
 ]

@@ -105,3 +105,16 @@ def test_cli_reports_a_bad_value_in_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "error: train.lr=0 is not allowed; use a number > 0"
     ]
+
+
+def test_statistics_come_every_step_by_default_and_console_lines_every_log_every(tmp_path):
+    run_dir = tmp_path / "run"
+    overrides = [o for o in TINY if not o.startswith(("log.stats_every", "log.every"))]
+    result = run_cli(*overrides, "train.steps=5", "log.every=3", f"hydra.run.dir={run_dir}",
+                     cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert pd.read_csv(run_dir / "metrics.csv")["step"].tolist() == [1, 2, 3, 4, 5]
+    output = result.stdout + result.stderr
+    printed = [int(line.split("step ")[1].split("/")[0]) for line in output.splitlines()
+               if " | loss " in line and "step " in line]  # fmt: skip
+    assert printed == [1, 3, 5]
