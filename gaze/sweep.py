@@ -10,8 +10,6 @@ import yaml
 from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 
-from gaze.distributed import is_main_process
-
 log = logging.getLogger(__name__)
 
 FAILURE_FILE = "failure.json"
@@ -37,6 +35,9 @@ class RecordFailure(Callback):
     """
 
     def on_job_end(self, config, job_return, **kwargs) -> None:
+        # imported here: the table tool has no need of torch, which gaze.distributed imports
+        from gaze.distributed import is_main_process
+
         if job_return.status != JobStatus.FAILED or not is_main_process():
             return
         error = job_return._return_value

@@ -122,3 +122,11 @@ def test_table_script_refuses_a_directory_without_jobs(tmp_path):
     assert result.stderr.strip() == f"error: {tmp_path} holds no job directories " + (
         "(*/.hydra/overrides.yaml)"
     )
+
+
+def test_slurm_launcher_config_names_partition_time_cpus_gpus_and_memory(compose_config):
+    cfg = compose_config(["sweep=grid", "hydra/launcher=slurm"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher.partition, launcher.timeout_min, launcher.cpus_per_task) == ("gpu", 60, 4)
+    assert (launcher.gpus_per_node, launcher.mem_gb) == (1, 16)
