@@ -40,6 +40,8 @@ class RecordFailure(Callback):
 
         if job_return.status != JobStatus.FAILED or not is_main_process():
             return
+        # NOTE: JobReturn.return_value re-raises a failed job's error; the error itself is kept
+        # only in _return_value (Hydra 1.3)
         error = job_return._return_value
         record = {
             "error": f"{type(error).__name__}: {error}".splitlines()[0],
