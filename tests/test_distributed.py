@@ -9,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from gaze.data import StepBatchSampler
-from gaze.distributed import _console_only
+from gaze.distributed import ShareRunDir, _console_only
 from gaze.errors import ConfigError
 from tests.conftest import REPO, TINY, run_cli
 
@@ -55,6 +55,15 @@ def test_other_ranks_log_to_the_console_only():
     _console_only(logging_config)
     assert list(logging_config.handlers) == ["console"]
     assert logging_config.root.handlers == ["console"] and logging_config.root.level == "WARNING"
+
+
+def test_a_sweep_under_torchrun_is_refused_in_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    with pytest.raises(SystemExit) as exited:
+        ShareRunDir().on_multirun_start(config=None)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.startswith("error: a sweep (-m) under torchrun is not supported")
 
 
 @pytest.mark.slow
