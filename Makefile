@@ -6,9 +6,13 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 ARGS ?=
 PORT ?= 6006
+# evaluated once (:=), so the sweep and its table name the same directory
+ifndef SWEEP_DIR
+SWEEP_DIR := runs/sweeps/grid_$(shell date +%Y-%m-%d_%H-%M-%S)
+endif
 LOGDIR ?= runs
 
-.PHONY: setup reproduce-fail reproduce-fix reproduce tensorboard test test-fast lint format clean-runs
+.PHONY: setup reproduce-fail reproduce-fix reproduce sweep tensorboard test test-fast lint format clean-runs
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +28,12 @@ reproduce-fix: $(INSTALLED)
 	$(PY) -m gaze.train experiment=fixed $(ARGS)
 
 reproduce: reproduce-fail reproduce-fix
+
+# the grid of conf/sweep/grid.yaml, then its table; the table lists failed jobs too, and the
+# target still fails when a job did
+sweep: $(INSTALLED)
+	$(PY) -m gaze.train -m sweep=grid hydra.sweep.dir=$(SWEEP_DIR) $(ARGS); \
+	status=$$?; $(PY) scripts/sweep_table.py $(SWEEP_DIR) && exit $$status
 
 tensorboard: $(INSTALLED)
 	$(VENV)/bin/tensorboard --logdir $(LOGDIR) --host 127.0.0.1 --port $(PORT)

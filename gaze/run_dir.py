@@ -4,6 +4,7 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
+from gaze.distributed import is_main_process
 from gaze.errors import exit_with_error
 
 RESULT_PATTERNS = ("events.out.tfevents.*", "metrics.csv")
@@ -22,6 +23,8 @@ class KeepExistingResults(Callback):
     """
 
     def on_run_start(self, config, **kwargs) -> None:
+        if not is_main_process():
+            return  # under torchrun rank 0 guards the directory all ranks share
         run_dir = Path(config.hydra.run.dir)
         if has_results(run_dir) and not config.get("train", {}).get("resume", False):
             exit_with_error(

@@ -8,10 +8,12 @@ from pathlib import Path
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from gaze import distributed
 from gaze.config_checks import check_config
 from gaze.data import StepBatchSampler, build_datasets, make_loader
 from gaze.device import resolve_device
@@ -29,7 +31,7 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig, run_dir: Path) -> dict:
     """Runs one training run described by `cfg`, writing its results into `run_dir`."""
     check_config(cfg)
-    device = resolve_device(cfg.train.device)
+    device = distributed.process_device(resolve_device(cfg.train.device))
     train_set, val_set = build_datasets(cfg.data)
 
     # the seed fixes the initial weights here and, through the sampler, the batch order
@@ -37,8 +39,16 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     model = apply_init(build_model(cfg.model, in_chans=cfg.data.channels), cfg.init).to(device)
     optimizer = build_optimizer(cfg.optim, model.parameters(), cfg.train.lr)
     steps = cfg.train.steps
-    recorder = TrainingRecorder(model, run_dir, cfg.log, steps, device)
-    sampler = StepBatchSampler(len(train_set), cfg.train.batch_size, cfg.train.seed, steps)
+    # each process reads its slice of the global batch; only rank 0 records
+    sampler = StepBatchSampler(
+        len(train_set), cfg.train.batch_size, cfg.train.seed, steps,
+        rank=distributed.rank(), world_size=distributed.world_size(),
+    )  # fmt: skip
+    model = distributed.wrap(model, device)
+    network = distributed.unwrap(model)
+    recorder = distributed.SilentRecorder()
+    if distributed.is_main_process():
+        recorder = TrainingRecorder(network, run_dir, cfg.log, steps, device)
     loader = make_loader(train_set, sampler, workers=cfg.train.workers)
     log.info(
         "training %s (init %s) on %d %s samples for %d steps on %s | run %s",
@@ -47,7 +57,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
 
     started = time.perf_counter()
     model.train()
-    with logging_redirect_tqdm(), tqdm(total=steps, desc="train", disable=None) as progress:
+    quiet = None if distributed.is_main_process() else True  # None: a bar on terminals only
+    with logging_redirect_tqdm(), tqdm(total=steps, desc="train", disable=quiet) as progress:
         for step, (images, gaze) in enumerate(loader, start=1):
             images, gaze = images.to(device, non_blocking=True), gaze.to(device, non_blocking=True)
 
@@ -57,19 +68,25 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
 
-            # measure the gradients this step applies, then apply them
+            # measure the gradients this step applies (all-reduced already), then apply them
             recorder.before_update(step)
             optimizer.step()
 
             # validate on the held-out split, and record the step
             val_metrics = None
-            if step % cfg.train.eval_every == 0 or step == steps:
-                val_metrics = evaluate(model, val_set, device)
-            recorder.after_update(step, loss, prediction, gaze, val_metrics)
+            if distributed.is_main_process() and (
+                step % cfg.train.eval_every == 0 or step == steps
+            ):
+                val_metrics = evaluate(network, val_set, device)
+            recorder.after_update(
+                step, *distributed.global_batch(loss, prediction, gaze), val_metrics
+            )
             progress.update()
 
     elapsed = time.perf_counter() - started
     recorder.close()
+    if not distributed.is_main_process():
+        return {}
     summary = {
         **recorder.latest,
         "steps": steps,
@@ -92,9 +109,13 @@ def main(cfg: DictConfig) -> float:
     try:
         summary = train(cfg, run_dir)
     except ConfigError as error:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # the sweep records the job as failed and runs the others
         exit_with_error(str(error))
+    finally:
+        distributed.stop()
     # returned for Hydra sweepers that optimise a value
-    return summary["train/loss"]
+    return summary.get("train/loss")
 
 
 if __name__ == "__main__":
