@@ -2,7 +2,9 @@
 
 import json
 import logging
+import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import hydra
@@ -12,7 +14,8 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from gaze.config_checks import check_config
+from gaze.checkpoint import Checkpointer, resume_state
+from gaze.config_checks import check_config, check_group_choices_or_exit
 from gaze.data import StepBatchSampler, build_datasets, make_loader
 from gaze.device import resolve_device
 from gaze.errors import ConfigError, exit_with_error
@@ -20,6 +23,7 @@ from gaze.evaluate import evaluate
 from gaze.init import apply_init
 from gaze.loss import l2_gaze_loss
 from gaze.model import build_model
+from gaze.nonfinite import NonFiniteError
 from gaze.optim import build_optimizer
 from gaze.recorder import TrainingRecorder
 
@@ -37,18 +41,31 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     model = apply_init(build_model(cfg.model, in_chans=cfg.data.channels), cfg.init).to(device)
     optimizer = build_optimizer(cfg.optim, model.parameters(), cfg.train.lr)
     steps = cfg.train.steps
-    recorder = TrainingRecorder(model, run_dir, cfg.log, steps, device)
-    sampler = StepBatchSampler(len(train_set), cfg.train.batch_size, cfg.train.seed, steps)
+    resumed = resume_state(run_dir, cfg.train.resume)
+    start_step = resumed["step"] if resumed else 0
+    recorder = TrainingRecorder(
+        model, run_dir, cfg.log, steps, device, resume_step=start_step if cfg.train.resume else None
+    )
+    checkpoints = Checkpointer(run_dir, cfg.train.ckpt_every, steps, model, optimizer, recorder)
+    if resumed:
+        checkpoints.restore(resumed)
+    sampler = StepBatchSampler(
+        len(train_set), cfg.train.batch_size, cfg.train.seed, steps, start_step=start_step
+    )
     loader = make_loader(train_set, sampler, workers=cfg.train.workers)
     log.info(
         "training %s (init %s) on %d %s samples for %d steps on %s | run %s",
         cfg.model.name, cfg.init.scheme, len(train_set), cfg.data.name, steps, device, run_dir,
     )  # fmt: skip
 
-    started = time.perf_counter()
+    started = time.perf_counter() - (resumed["train_seconds"] if resumed else 0.0)
     model.train()
-    with logging_redirect_tqdm(), tqdm(total=steps, desc="train", disable=None) as progress:
-        for step, (images, gaze) in enumerate(loader, start=1):
+    with (
+        closing(recorder),
+        logging_redirect_tqdm(),
+        tqdm(total=steps, initial=start_step, desc="train", disable=None) as progress,
+    ):
+        for step, (images, gaze) in enumerate(loader, start=start_step + 1):
             images, gaze = images.to(device, non_blocking=True), gaze.to(device, non_blocking=True)
 
             # forward and backward
@@ -66,10 +83,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             if step % cfg.train.eval_every == 0 or step == steps:
                 val_metrics = evaluate(model, val_set, device)
             recorder.after_update(step, loss, prediction, gaze, val_metrics)
+            if checkpoints.is_due(step):
+                checkpoints.save(step, time.perf_counter() - started)
             progress.update()
 
     elapsed = time.perf_counter() - started
-    recorder.close()
     summary = {
         **recorder.latest,
         "steps": steps,
@@ -93,9 +111,13 @@ def main(cfg: DictConfig) -> float:
         summary = train(cfg, run_dir)
     except ConfigError as error:
         exit_with_error(str(error))
+    except NonFiniteError as error:
+        log.error("%s", error)
+        exit_with_error(str(error), status=1)
     # returned for Hydra sweepers that optimise a value
     return summary["train/loss"]
 
 
 if __name__ == "__main__":
+    check_group_choices_or_exit(sys.argv[1:])
     main()
