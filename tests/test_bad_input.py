@@ -42,7 +42,7 @@ def test_cli_reports_an_unknown_group_option_in_one_line_and_writes_nothing(tmp_
     ("override", "message"),
     [
         ("model.timm_name=mobilenetv2_10", "model.timm_name='mobilenetv2_10' is not a timm model; "
-         "did you mean mobilenetv2_100"),
+         "did you mean mobilenetv2_1"),
         ("model.timm_name=no_such_net_at_all", "model.timm_name='no_such_net_at_all' is not a timm "
          "model; see timm.list_models()"),
         ("train.ckpt_every=0", "train.ckpt_every=0 is not allowed; use a whole number >= 1"),
