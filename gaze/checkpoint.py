@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 
 from gaze.nonfinite import FiniteGuard
 
@@ -91,3 +92,47 @@ def resume_state(run_dir: Path, resume: bool) -> dict | None:
         log.warning("train.resume=true but %s does not exist; starting at step 0",
                     checkpoint_path(run_dir))  # fmt: skip
     return state
+
+
+# what a resumed run may change: how long, where and how loudly it runs, not what it computes
+RESUMABLE_CHANGES = (
+    "train.resume",
+    "train.steps",
+    "train.ckpt_every",
+    "train.device",
+    "train.workers",
+    "log.every",
+)
+
+
+def resume_mismatch(run_dir: Path, config) -> str | None:
+    """Why `config` cannot resume the run in `run_dir` (one line), or None when it can.
+
+    The run's own config is the .hydra/config.yaml it was started with; `config` is the new
+    composed config, with or without its `hydra` node.
+    """
+    saved_path = Path(run_dir) / ".hydra" / "config.yaml"
+    if not saved_path.exists():
+        return None
+    saved = _flat(OmegaConf.to_container(OmegaConf.load(saved_path), resolve=False))
+    current = OmegaConf.to_container(config, resolve=False)
+    current.pop("hydra", None)
+    current = _flat(current)
+    for key in sorted(saved.keys() | current.keys()):
+        if key in RESUMABLE_CHANGES or saved.get(key) == current.get(key):
+            continue
+        return (
+            f"train.resume=true but {key}={current.get(key)!r} differs from the run's "
+            f"{saved.get(key)!r} in {saved_path}; resume with the config the run started with"
+        )
+    return None
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

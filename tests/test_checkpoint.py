@@ -8,9 +8,10 @@ import sys
 import time
 
 import pytest
+from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from gaze.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from gaze.checkpoint import checkpoint_path, load_checkpoint, resume_mismatch, save_checkpoint
 from gaze.run_log import RunLog
 from gaze.train import train
 from tests.conftest import REPO, TINY, run_cli
@@ -88,3 +89,16 @@ def test_a_run_killed_mid_way_then_resumed_matches_an_uninterrupted_run(compose_
     assert summary == expected
     assert _scalars(run_dir, "train/loss") == _scalars(reference, "train/loss")
     assert load_checkpoint(run_dir)["step"] == steps
+
+
+def test_a_resume_must_keep_the_config_the_run_started_with(compose_config, tmp_path):
+    (tmp_path / ".hydra").mkdir()
+    OmegaConf.save(compose_config(["train.seed=3"]), tmp_path / ".hydra" / "config.yaml")
+    longer = compose_config(["train.seed=3", "train.steps=900", "train.resume=true"])
+    assert resume_mismatch(tmp_path, longer) is None
+
+    other_seed = compose_config(["train.seed=4", "train.resume=true"], return_hydra_config=True)
+    assert resume_mismatch(tmp_path, other_seed) == (
+        f"train.resume=true but train.seed=4 differs from the run's 3 in "
+        f"{tmp_path / '.hydra' / 'config.yaml'}; resume with the config the run started with"
+    )
