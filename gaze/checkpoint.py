@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from gaze.errors import ConfigError
 from gaze.nonfinite import FiniteGuard
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class Checkpointer:
         save_checkpoint(self.run_dir, state)
 
 
-def resume_state(run_dir: Path, resume: bool) -> dict | None:
+def resume_state(run_dir: Path, resume: bool, steps: int) -> dict | None:
     """The checkpoint to continue from when `train.resume` is set; None to start at step 0."""
     if not resume:
         return None
@@ -91,6 +92,11 @@ def resume_state(run_dir: Path, resume: bool) -> dict | None:
     if state is None:
         log.warning("train.resume=true but %s does not exist; starting at step 0",
                     checkpoint_path(run_dir))  # fmt: skip
+    elif state["step"] > steps:
+        raise ConfigError(
+            f"train.steps={steps} is below the step of {checkpoint_path(run_dir)} "
+            f"({state['step']}); use train.steps >= {state['step']}"
+        )
     return state
 
 

@@ -41,7 +41,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     model = apply_init(build_model(cfg.model, in_chans=cfg.data.channels), cfg.init).to(device)
     optimizer = build_optimizer(cfg.optim, model.parameters(), cfg.train.lr)
     steps = cfg.train.steps
-    resumed = resume_state(run_dir, cfg.train.resume)
+    resumed = resume_state(run_dir, cfg.train.resume, steps)
     start_step = resumed["step"] if resumed else 0
     recorder = TrainingRecorder(
         model, run_dir, cfg.log, steps, device, resume_step=start_step if cfg.train.resume else None

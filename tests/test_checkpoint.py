@@ -11,7 +11,14 @@ import pytest
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from gaze.checkpoint import checkpoint_path, load_checkpoint, resume_mismatch, save_checkpoint
+from gaze.checkpoint import (
+    checkpoint_path,
+    load_checkpoint,
+    resume_mismatch,
+    resume_state,
+    save_checkpoint,
+)
+from gaze.errors import ConfigError
 from gaze.run_log import RunLog
 from gaze.train import train
 from tests.conftest import REPO, TINY, run_cli
@@ -102,3 +109,11 @@ def test_a_resume_must_keep_the_config_the_run_started_with(compose_config, tmp_
         f"train.resume=true but train.seed=4 differs from the run's 3 in "
         f"{tmp_path / '.hydra' / 'config.yaml'}; resume with the config the run started with"
     )
+
+
+def test_a_resume_cannot_end_before_its_checkpoint(tmp_path):
+    save_checkpoint(tmp_path, {"step": 8})
+    with pytest.raises(ConfigError, match=r"train.steps=6 is below the step of .*last.pt \(8\)"):
+        resume_state(tmp_path, True, 6)
+    assert resume_state(tmp_path, True, 8)["step"] == 8
+    assert resume_state(tmp_path, False, 8) is None
