@@ -1,5 +1,7 @@
 """Stopping a run at the first NaN or Inf in its loss or gradients."""
 
+from typing import NoReturn
+
 import torch
 
 
@@ -63,6 +65,6 @@ class FiniteGuard:
             stop(step, names[int(bad[0])], where="weight")
 
 
-def stop(step: int, parameter: str | None, where: str = "gradient") -> None:
+def stop(step: int, parameter: str | None, where: str = "gradient") -> NoReturn:
     """The one place a run is stopped for a non-finite value."""
     raise NonFiniteError(step, parameter, where)
