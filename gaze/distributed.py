@@ -117,6 +117,9 @@ class SilentRecorder:
     def close(self) -> None:
         pass
 
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
 
 class ShareRunDir(Callback):
     """Under torchrun, gives every rank rank 0's run directory and lets only rank 0 write there.

@@ -1,6 +1,7 @@
 """What a run records about its training steps: statistics, histograms, scalars, console lines."""
 
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import torch
 
 from gaze.geometry import angular_error_deg
 from gaze.monitor import ParameterMonitor, ParameterStats
+from gaze.nonfinite import FiniteGuard
 from gaze.run_log import RunLog
 
 log = logging.getLogger(__name__)
@@ -30,12 +32,21 @@ class TrainingRecorder:
     Losses accumulate on the device; the host reads them only when it writes.
     """
 
-    def __init__(self, model, run_dir: Path, log_cfg, steps: int, device: torch.device):
+    def __init__(
+        self,
+        model,
+        run_dir: Path,
+        log_cfg,
+        steps: int,
+        device: torch.device,
+        resume_step: int | None = None,
+    ):
         self.monitor = ParameterMonitor(model, bins=log_cfg.hist_bins)
         columns = METRIC_TAGS + ["grad_norm/total"]
         columns += [f"grad_norm/{n}" for n in self.monitor.names]
         columns += [f"weight_norm/{n}" for n in self.monitor.names]
-        self.run_log = RunLog(run_dir, columns)
+        self.run_log = RunLog(run_dir, columns, resume_step=resume_step)
+        self.guard = FiniteGuard(self.monitor.names, device)
         self.stats_every, self.every = log_cfg.stats_every, log_cfg.every
         self.hist_every, self.steps = log_cfg.hist_every, steps
         self.latest: dict[str, float] = {}
@@ -48,6 +59,7 @@ class TrainingRecorder:
         """Measures the gradients and weights before the optimiser step, on logged steps."""
         if is_due(step, self.stats_every, self.steps):
             self._stats = self.monitor.parameter_stats()
+            self.guard.check_gradients(step, self._stats.grad_norm)
             self.monitor.remember_weights()
         if is_due(step, self.hist_every, self.steps):
             self.run_log.histograms(step, self.monitor.histograms())
@@ -59,6 +71,7 @@ class TrainingRecorder:
         angle = angular_error_deg(prediction.detach(), gaze).mean()
         for window in (self._scalar_window, self._console_window):
             window.add(loss.detach(), angle)
+        self.guard.watch_loss(step, loss)
 
         scalars, stats = {}, None
         if self._stats is not None:
@@ -66,6 +79,8 @@ class TrainingRecorder:
             stats.update_ratio = self.monitor.update_ratio()
             self._total_grad_norm = stats.total_grad_norm
             scalars.update(self._scalar_window.close())
+            if not math.isfinite(scalars["train/loss"]):
+                self.guard.check_loss()
             scalars.update(stats.scalars())
         if val_metrics:
             scalars.update({f"val/{k}": v for k, v in val_metrics.items()})
@@ -85,8 +100,26 @@ class TrainingRecorder:
             self._total_grad_norm, steps_in_window / seconds,
         )  # fmt: skip
 
+    def flush(self) -> None:
+        self.run_log.flush()
+
     def close(self) -> None:
         self.run_log.close()
+
+    def state_dict(self) -> dict:
+        """What a checkpoint needs to continue the windows and the summary exactly."""
+        return {
+            "latest": dict(self.latest),
+            "total_grad_norm": self._total_grad_norm,
+            "scalar_window": self._scalar_window.state_dict(),
+            "console_window": self._console_window.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.latest = dict(state["latest"])
+        self._total_grad_norm = state["total_grad_norm"]
+        self._scalar_window.load_state_dict(state["scalar_window"])
+        self._console_window.load_state_dict(state["console_window"])
 
 
 class _Window:
@@ -101,6 +134,18 @@ class _Window:
         self._loss += loss
         self._angle += angle
         self.steps += 1
+
+    def state_dict(self) -> dict:
+        return {
+            "loss": self._loss.cpu().clone(),
+            "angle": self._angle.cpu().clone(),
+            "steps": self.steps,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self._loss.copy_(state["loss"])
+        self._angle.copy_(state["angle"])
+        self.steps = state["steps"]
 
     def seconds(self) -> float:
         return time.perf_counter() - self._start

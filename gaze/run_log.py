@@ -2,11 +2,13 @@
 
 import csv
 import math
+import os
 from pathlib import Path
 
 from tensorboard.compat.proto.summary_pb2 import HistogramProto, Summary
 from torch.utils.tensorboard import SummaryWriter
 
+from gaze.errors import ConfigError
 from gaze.monitor import Histogram
 
 
@@ -16,15 +18,25 @@ class RunLog:
     All the values of one step go into one event (one protobuf, one write), rather than one
     event per tag as SummaryWriter.add_scalar would do: a step logs hundreds of tags.
     `columns` fixes the metrics.csv header; a value a step lacks is left empty.
+    With `resume_step`, the log continues a run that was checkpointed at that step: metrics.csv
+    keeps its rows up to it and TensorBoard hides every older event after it (`purge_step`), so
+    both show each step once, in order.
     """
 
-    def __init__(self, run_dir: Path, columns: list[str]):
+    def __init__(self, run_dir: Path, columns: list[str], resume_step: int | None = None):
         self.run_dir = Path(run_dir)
-        self.writer = SummaryWriter(log_dir=str(self.run_dir))
         self.columns = ["step", *columns]
-        self._csv_file = open(self.run_dir / "metrics.csv", "w", newline="")
+        csv_path = self.run_dir / "metrics.csv"
+        resuming = resume_step is not None
+        if resuming:
+            keep_rows_up_to(csv_path, resume_step, self.columns)
+        purge_step = resume_step + 1 if resuming else None
+        self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=purge_step)
+        append = resuming and csv_path.exists()
+        self._csv_file = open(csv_path, "a" if append else "w", newline="")
         self._csv = csv.DictWriter(self._csv_file, fieldnames=self.columns, restval="")
-        self._csv.writeheader()
+        if not append:
+            self._csv.writeheader()
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         """One TensorBoard event and one metrics.csv row for `values` at `step`."""
@@ -50,6 +62,29 @@ class RunLog:
     def close(self) -> None:
         self.writer.close()
         self._csv_file.close()
+
+
+def keep_rows_up_to(csv_path: Path, step: int, columns: list[str]) -> None:
+    """Cuts metrics.csv after its last complete row at or before `step`, in place."""
+    if not csv_path.exists():
+        return
+    # bytes, not text: the rows end in csv's \r\n, which must survive unchanged
+    lines = csv_path.read_bytes().splitlines(keepends=True)
+    header = next(csv.reader([lines[0].decode()]), None) if lines else None
+    if header != columns:
+        raise ConfigError(
+            f"{csv_path} has other columns than this run writes; resume it with the config "
+            "it was started with"
+        )
+    kept = lines[:1]
+    for line in lines[1:]:
+        # a run killed mid-write can leave a last line without its end
+        if not line.endswith(b"\n") or int(line.split(b",", 1)[0]) > step:
+            break
+        kept.append(line)
+    temporary = csv_path.with_name(csv_path.name + ".tmp")
+    temporary.write_bytes(b"".join(kept))
+    os.replace(temporary, csv_path)
 
 
 def _csv_number(value: float) -> str:

@@ -2,7 +2,9 @@
 
 import json
 import logging
+import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import hydra
@@ -14,7 +16,8 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gaze import distributed
-from gaze.config_checks import check_config
+from gaze.checkpoint import Checkpointer, resume_state
+from gaze.config_checks import check_config, check_group_choices_or_exit
 from gaze.data import StepBatchSampler, build_datasets, make_loader
 from gaze.device import resolve_device
 from gaze.errors import ConfigError, exit_with_error
@@ -22,6 +25,7 @@ from gaze.evaluate import evaluate
 from gaze.init import apply_init
 from gaze.loss import l2_gaze_loss
 from gaze.model import build_model
+from gaze.nonfinite import NonFiniteError
 from gaze.optim import build_optimizer
 from gaze.recorder import TrainingRecorder
 
@@ -39,27 +43,39 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     model = apply_init(build_model(cfg.model, in_chans=cfg.data.channels), cfg.init).to(device)
     optimizer = build_optimizer(cfg.optim, model.parameters(), cfg.train.lr)
     steps = cfg.train.steps
+    resumed = resume_state(run_dir, cfg.train.resume, steps)
+    start_step = resumed["step"] if resumed else 0
     # each process reads its slice of the global batch; only rank 0 records
     sampler = StepBatchSampler(
-        len(train_set), cfg.train.batch_size, cfg.train.seed, steps,
+        len(train_set), cfg.train.batch_size, cfg.train.seed, steps, start_step=start_step,
         rank=distributed.rank(), world_size=distributed.world_size(),
     )  # fmt: skip
     model = distributed.wrap(model, device)
     network = distributed.unwrap(model)
     recorder = distributed.SilentRecorder()
     if distributed.is_main_process():
-        recorder = TrainingRecorder(network, run_dir, cfg.log, steps, device)
+        recorder = TrainingRecorder(
+            network, run_dir, cfg.log, steps, device,
+            resume_step=start_step if cfg.train.resume else None,
+        )  # fmt: skip
+    checkpoints = Checkpointer(run_dir, cfg.train.ckpt_every, steps, network, optimizer, recorder)
+    if resumed:
+        checkpoints.restore(resumed)
     loader = make_loader(train_set, sampler, workers=cfg.train.workers)
     log.info(
         "training %s (init %s) on %d %s samples for %d steps on %s | run %s",
         cfg.model.name, cfg.init.scheme, len(train_set), cfg.data.name, steps, device, run_dir,
     )  # fmt: skip
 
-    started = time.perf_counter()
+    started = time.perf_counter() - (resumed["train_seconds"] if resumed else 0.0)
     model.train()
     quiet = None if distributed.is_main_process() else True  # None: a bar on terminals only
-    with logging_redirect_tqdm(), tqdm(total=steps, desc="train", disable=quiet) as progress:
-        for step, (images, gaze) in enumerate(loader, start=1):
+    with (
+        closing(recorder),
+        logging_redirect_tqdm(),
+        tqdm(total=steps, initial=start_step, desc="train", disable=quiet) as progress,
+    ):
+        for step, (images, gaze) in enumerate(loader, start=start_step + 1):
             images, gaze = images.to(device, non_blocking=True), gaze.to(device, non_blocking=True)
 
             # forward and backward
@@ -81,10 +97,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             recorder.after_update(
                 step, *distributed.global_batch(loss, prediction, gaze), val_metrics
             )
+            if distributed.is_main_process() and checkpoints.is_due(step):
+                checkpoints.save(step, time.perf_counter() - started)
             progress.update()
 
     elapsed = time.perf_counter() - started
-    recorder.close()
     if not distributed.is_main_process():
         return {}
     summary = {
@@ -112,6 +129,9 @@ def main(cfg: DictConfig) -> float:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # the sweep records the job as failed and runs the others
         exit_with_error(str(error))
+    except NonFiniteError as error:
+        log.error("%s", error)
+        exit_with_error(str(error), status=1)
     finally:
         distributed.stop()
     # returned for Hydra sweepers that optimise a value
@@ -119,4 +139,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    check_group_choices_or_exit(sys.argv[1:])
     main()

@@ -59,8 +59,15 @@ class StepBatchSampler(Sampler):
 
 def make_loader(dataset, sampler: Sampler, workers: int = 0) -> DataLoader:
     """A DataLoader that fetches each batch with one call to the data set's __getitems__."""
+    # its own generator: without one, each new iterator draws a worker seed from the global
+    # random state, and a resumed run would then draw different random numbers than the original
     return DataLoader(
-        dataset, batch_sampler=sampler, collate_fn=_as_batch, num_workers=workers, pin_memory=False
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=_as_batch,
+        num_workers=workers,
+        pin_memory=False,
+        generator=torch.Generator().manual_seed(0),
     )
 
 
