@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from gaze.diagnose import Diagnosis
 from gaze.geometry import angular_error_deg
 from gaze.monitor import ParameterMonitor, ParameterStats
 from gaze.run_log import RunLog
@@ -30,9 +31,18 @@ class TrainingRecorder:
     Losses accumulate on the device; the host reads them only when it writes.
     """
 
-    def __init__(self, model, run_dir: Path, log_cfg, steps: int, device: torch.device):
+    def __init__(
+        self,
+        model,
+        run_dir: Path,
+        log_cfg,
+        steps: int,
+        device: torch.device,
+        diagnosis: Diagnosis | None = None,
+    ):
         self.monitor = ParameterMonitor(model, bins=log_cfg.hist_bins)
-        columns = METRIC_TAGS + ["grad_norm/total"]
+        self.run_dir, self.diagnosis = Path(run_dir), diagnosis
+        columns = METRIC_TAGS + ["train/baseline_loss", "grad_norm/total"]
         columns += [f"grad_norm/{n}" for n in self.monitor.names]
         columns += [f"weight_norm/{n}" for n in self.monitor.names]
         self.run_log = RunLog(run_dir, columns)
@@ -67,6 +77,7 @@ class TrainingRecorder:
             self._total_grad_norm = stats.total_grad_norm
             scalars.update(self._scalar_window.close())
             scalars.update(stats.scalars())
+            self._diagnose(step, scalars["train/loss"], stats, scalars)
         if val_metrics:
             scalars.update({f"val/{k}": v for k, v in val_metrics.items()})
         if scalars:
@@ -75,6 +86,37 @@ class TrainingRecorder:
         if is_due(step, self.every, self.steps):
             self._console_line(step)
         return stats
+
+    def _diagnose(self, step: int, loss: float, stats: ParameterStats, scalars: dict) -> None:
+        if self.diagnosis is None:
+            return
+        scalars["train/baseline_loss"] = self.diagnosis.baseline_loss
+        new = self.diagnosis.observe(step, loss, stats)
+        for finding in new:
+            log.warning(finding.line())
+        if new:
+            # written at once, so the findings survive a run that stops at the next step
+            self.diagnosis.write(self.run_dir)
+
+    def diagnose_stop(self, step: int, loss: float) -> None:
+        """Diagnoses the current gradients and `loss` and writes the report, as a run stops."""
+        if self.diagnosis is None:
+            return
+        for finding in self.diagnosis.observe(step, float(loss), self.monitor.parameter_stats()):
+            log.warning(finding.line())
+        self._write_diagnosis(step)
+
+    def _write_diagnosis(self, step: int) -> None:
+        self.diagnosis.write(self.run_dir)
+        self.run_log.text("diagnosis", self.diagnosis.markdown(), step)
+        if self.diagnosis.healthy:
+            log.info("diagnosis: healthy | no rule fired | %s", self.run_dir / "diagnosis.md")
+        else:
+            log.warning(
+                "diagnosis: %s | %s",
+                ", ".join(f.rule for f in self.diagnosis.ordered_findings()),
+                self.run_dir / "diagnosis.md",
+            )
 
     def _console_line(self, step: int) -> None:
         steps_in_window, seconds = self._console_window.steps, self._console_window.seconds()
@@ -86,6 +128,11 @@ class TrainingRecorder:
         )  # fmt: skip
 
     def close(self) -> None:
+        """The final diagnosis check and report, then closes the event file and metrics.csv."""
+        if self.diagnosis is not None and self.diagnosis.last_step:
+            for finding in self.diagnosis.finish():
+                log.warning(finding.line())
+            self._write_diagnosis(self.diagnosis.last_step)
         self.run_log.close()
 
 

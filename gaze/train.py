@@ -15,10 +15,11 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from gaze.config_checks import check_config
 from gaze.data import StepBatchSampler, build_datasets, make_loader
 from gaze.device import resolve_device
+from gaze.diagnose import Diagnosis, check_diagnose_config
 from gaze.errors import ConfigError, exit_with_error
 from gaze.evaluate import evaluate
+from gaze.faults import build_loss, check_fault, inject_data_fault
 from gaze.init import apply_init
-from gaze.loss import l2_gaze_loss
 from gaze.model import build_model
 from gaze.optim import build_optimizer
 from gaze.recorder import TrainingRecorder
@@ -29,15 +30,20 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig, run_dir: Path) -> dict:
     """Runs one training run described by `cfg`, writing its results into `run_dir`."""
     check_config(cfg)
+    check_fault(cfg.fault)
+    check_diagnose_config(cfg.diagnose)
     device = resolve_device(cfg.train.device)
     train_set, val_set = build_datasets(cfg.data)
+    train_set = inject_data_fault(train_set, cfg.fault)
+    loss_function = build_loss(cfg.fault)
 
     # the seed fixes the initial weights here and, through the sampler, the batch order
     torch.manual_seed(cfg.train.seed)
     model = apply_init(build_model(cfg.model, in_chans=cfg.data.channels), cfg.init).to(device)
     optimizer = build_optimizer(cfg.optim, model.parameters(), cfg.train.lr)
     steps = cfg.train.steps
-    recorder = TrainingRecorder(model, run_dir, cfg.log, steps, device)
+    diagnosis = Diagnosis.for_run(cfg.diagnose, model, train_set, cfg.train.lr)
+    recorder = TrainingRecorder(model, run_dir, cfg.log, steps, device, diagnosis)
     sampler = StepBatchSampler(len(train_set), cfg.train.batch_size, cfg.train.seed, steps)
     loader = make_loader(train_set, sampler, workers=cfg.train.workers)
     log.info(
@@ -53,7 +59,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
 
             # forward and backward
             prediction = model(images)
-            loss = l2_gaze_loss(prediction, gaze)
+            loss = loss_function(prediction, gaze)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
 
