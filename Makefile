@@ -5,10 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 ARGS ?=
+RUN_A ?= runs/reproduce/fixed
+RUN_B ?= runs/reproduce/underfit
+COMPARE_OUT ?= runs/reproduce/compare
 PORT ?= 6006
 LOGDIR ?= runs
 
-.PHONY: setup reproduce-fail reproduce-fix reproduce tensorboard test test-fast lint format clean-runs
+.PHONY: setup reproduce-fail reproduce-fix reproduce compare tensorboard test test-fast lint format clean-runs
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +27,12 @@ reproduce-fail: $(INSTALLED)
 reproduce-fix: $(INSTALLED)
 	$(PY) -m gaze.train experiment=fixed $(ARGS)
 
+# both runs, then the figures and the table of their diagnoses side by side
 reproduce: reproduce-fail reproduce-fix
+	$(MAKE) compare
+
+compare: $(INSTALLED)
+	$(PY) scripts/compare.py $(RUN_A) $(RUN_B) --out $(COMPARE_OUT)
 
 tensorboard: $(INSTALLED)
 	$(VENV)/bin/tensorboard --logdir $(LOGDIR) --host 127.0.0.1 --port $(PORT)

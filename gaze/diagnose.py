@@ -226,8 +226,10 @@ class Diagnosis:
         ]
         fired += self._learning_rate(step, vanishing)
         fired = [f for f in fired if f is not None]
-        # the loss rules: a flat loss that the gradients already explain is not a second fault
-        explained = {"exploding_gradients", "lr_too_high", "vanishing_gradients"}
+        # the loss rules: a flat loss that the gradients or inputs explain is not a second fault
+        explained = {
+            "input_not_normalized", "exploding_gradients", "lr_too_high", "vanishing_gradients"
+        }  # fmt: skip
         if step >= self.cfg.warmup_steps and len(self.window) == self.window.maxlen:
             gradients_explain = bool(explained & {f.rule for f in fired})
             at_baseline = self._loss_at_baseline(step)
@@ -290,7 +292,7 @@ class Diagnosis:
             return None
         evidence = (
             f"median gradient norm {grad_norm[first]:.2e} at {self.names[first]} against "
-            f"{grad_norm[last]:.2e} at {self.names[last]} (ratio {ratio:.3g}, limit "
+            f"{grad_norm[last]:.2e} at {self.names[last]} (ratio {_ratio_text(ratio)}, limit "
             f"{self.cfg.exploding_ratio:g}); largest {grad_norm[largest]:.2e} at "
             f"{self.names[largest]} (limit {self.cfg.exploding_grad_norm:g})"
         )
@@ -317,7 +319,7 @@ class Diagnosis:
         evidence = (
             f"{len(hit)} of {len(self.names)} gradient tensors ({share:.0%}) have a median norm "
             f"below {self.cfg.vanishing_grad_norm:g}, {span}; first-to-last layer ratio "
-            f"{ratio:.2g} (limit {self.cfg.vanishing_ratio:g})"
+            f"{_ratio_text(ratio)} (limit {self.cfg.vanishing_ratio:g})"
         )
         return Finding(
             "vanishing_gradients",
@@ -531,6 +533,10 @@ class Diagnosis:
         run_dir = Path(run_dir)
         (run_dir / "diagnosis.json").write_text(json.dumps(self.as_dict(), indent=2) + "\n")
         (run_dir / "diagnosis.md").write_text(self.markdown())
+
+
+def _ratio_text(ratio: float) -> str:
+    return f"{ratio:.2g}" if math.isfinite(ratio) else "undefined (last layer gradient 0)"
 
 
 def _all_finite(stats: ParameterStats) -> bool:

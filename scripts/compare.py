@@ -41,10 +41,14 @@ def _label(run: Run) -> str:
 def plot_losses(left: Run, right: Run, path: Path) -> None:
     """The two training-loss curves, each with its baseline loss dashed."""
     figure, axes = plt.subplots(figsize=(7, 4), layout="constrained")
+    same_baseline = left.baseline_loss is not None and left.baseline_loss == right.baseline_loss
+    if same_baseline:
+        label = f"baseline of both (predict the mean gaze) {left.baseline_loss:.3f}"
+        axes.axhline(left.baseline_loss, color="black", linestyle="--", linewidth=1, label=label)
     for run, colour in ((left, COLOURS["healthy"]), (right, COLOURS["failing"])):
         loss = run.scalar("train/loss")
         axes.plot(loss.index, loss.values, color=colour, label=f"{_label(run)}: train loss")
-        if run.baseline_loss is not None:
+        if run.baseline_loss is not None and not same_baseline:
             axes.axhline(
                 run.baseline_loss, color=colour, linestyle="--", linewidth=1,
                 label=f"{run.name}: baseline (predict the mean gaze) {run.baseline_loss:.3f}",
@@ -126,7 +130,7 @@ def plot_gradient_flow(left: Run, right: Run, path: Path) -> None:
                   markersize=3, label=f"{_label(run)}")  # fmt: skip
         zero = values <= 0
         if zero.any():
-            label = f"{run.name}: exactly 0 ({zero.sum()} of {len(values)} layers)"
+            label = f"{run.name}: exactly 0, drawn at the bottom ({zero.sum()} of {len(values)})"
             axes.plot(layer[zero], np.full(zero.sum(), floor), "v", color=colour, markersize=4,
                       label=label)  # fmt: skip
     names = tables[0][0]["name"].tolist()
@@ -135,8 +139,8 @@ def plot_gradient_flow(left: Run, right: Run, path: Path) -> None:
                     ha="right", fontsize=7)  # fmt: skip
     axes.set_yscale("log")
     axes.set_xlabel("layer (weight tensors, input side to output side)")
-    axes.set_ylabel("mean |gradient| (median over the last window, log scale)")
-    axes.set_title("Gradient flow")
+    axes.set_ylabel("mean |gradient| (log scale)")
+    axes.set_title("Gradient flow (median over each run's last diagnosis window)")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8)
     figure.savefig(path, dpi=110)

@@ -1,0 +1,68 @@
+"""The fault lab: each injected fault is diagnosed by its own finding first, and no other's."""
+
+import json
+
+import pytest
+
+from gaze.train import train
+
+# short runs of the fixed experiment; the diagnosis looks at windows of 10 steps after 10
+LAB = [
+    "experiment=fixed",
+    "data.train_size=100",
+    "data.val_size=32",
+    "train.batch_size=16",
+    "train.steps=30",
+    "train.eval_every=30",
+    "log.every=10",
+    "log.hist_every=30",
+    "diagnose.every=5",
+    "diagnose.window=10",
+    "diagnose.warmup_steps=10",
+]
+
+# each fault, and the finding that names it
+EXPECTED = {
+    "none": None,
+    "init=near_zero": "vanishing_gradients",
+    "fault=unnormalized_input": "input_not_normalized",
+    "fault=corrupt_labels": "loss_not_decreasing",
+    "fault=nan_loss": "non_finite",
+    "fault=lr_too_high": "lr_too_high",
+}
+SIGNATURES = [s for s in EXPECTED.values() if s]
+
+
+def _diagnose(compose_config, tmp_path, fault: str) -> list[str]:
+    overrides = LAB if fault == "none" else [*LAB, fault]
+    run_dir = tmp_path / fault.replace("=", "-")
+    run_dir.mkdir()
+    try:
+        train(compose_config(overrides), run_dir)
+    except Exception:
+        # a run may stop at its first non-finite value; its diagnosis is written by then
+        if fault != "fault=nan_loss":
+            raise
+    diagnosis = json.loads((run_dir / "diagnosis.json").read_text())
+    return [finding["rule"] for finding in diagnosis["findings"]]
+
+
+@pytest.mark.slow
+def test_each_fault_is_named_first_and_confused_with_no_other(compose_config, tmp_path):
+    named = {fault: _diagnose(compose_config, tmp_path, fault) for fault in EXPECTED}
+
+    # the confusion matrix: faults down, the findings that name them across
+    width = max(len(s) for s in SIGNATURES)
+    print("\n" + " " * 26 + " ".join(s[:width].rjust(width) for s in SIGNATURES))
+    for fault, rules in named.items():
+        cells = " ".join(("X" if s in rules else ".").rjust(width) for s in SIGNATURES)
+        print(f"{fault:>25} {cells}   all: {', '.join(rules) or 'healthy'}")
+
+    for fault, expected in EXPECTED.items():
+        rules = named[fault]
+        if expected is None:
+            assert rules == [], f"the healthy run was diagnosed with {rules}"
+            continue
+        assert rules and rules[0] == expected, f"{fault}: {rules}"
+        others = set(SIGNATURES) - {expected}
+        assert not others & set(rules), f"{fault} also named {others & set(rules)}"
