@@ -486,12 +486,12 @@ class Diagnosis:
         return not self.findings
 
     def as_dict(self) -> dict:
-        window_losses = [o.loss for o in self.window]
+        final = self.window[-1].loss if self.window else None
         return {
             "verdict": "healthy" if self.healthy else "problems found",
             "checked_to_step": self.last_step,
             "baseline_loss": self.baseline_loss,
-            "final_loss": window_losses[-1] if window_losses else None,
+            "final_loss": final if final is None or math.isfinite(final) else str(final),
             "input_mean": self.data["input_mean"],
             "input_std": self.data["input_std"],
             "findings": [asdict(f) for f in self.ordered_findings()],
@@ -506,7 +506,7 @@ class Diagnosis:
             lines.append(
                 f"**Healthy**: no rule fired up to step {self.last_step} (checked every "
                 f"{self.cfg.every} steps over windows of {self.cfg.window}). Training loss "
-                f"{self.as_dict()['final_loss']:.4f} against the baseline "
+                f"{self.window[-1].loss:.4f} against the baseline "
                 f"{self.baseline_loss:.4f} of predicting the mean gaze."
             )
             return "\n".join(lines) + "\n"

@@ -6,9 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 from tbparse import SummaryReader
 
+from gaze.data import build_datasets
+from gaze.diagnose import data_statistics
 from gaze.errors import ConfigError
+from gaze.model import build_model
 
 
 @dataclass
@@ -75,6 +79,44 @@ def read_histograms(run_dir: Path) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)[columns]
 
 
+def _saved_config(run_dir: Path):
+    path = run_dir / ".hydra" / "config.yaml"
+    return OmegaConf.load(path) if path.exists() else None
+
+
+def _baseline_from_config(run_dir: Path) -> float | None:
+    """The baseline loss of a run made before it was logged, from its saved data config."""
+    cfg = _saved_config(run_dir)
+    if cfg is None:
+        return None
+    return data_statistics(build_datasets(cfg.data)[0])["baseline_loss"]
+
+
+def _parameters_from_histograms(run_dir: Path, histograms: pd.DataFrame) -> pd.DataFrame:
+    """Shapes (from the saved model config) and mean |gradient| estimated from the histograms.
+
+    For a run without diagnosis.json; each bin's entries count at the bin centre's magnitude.
+    """
+    cfg = _saved_config(run_dir)
+    if cfg is None or histograms.empty:
+        return pd.DataFrame()
+    model = build_model(cfg.model, in_chans=cfg.data.get("channels", 1))
+    gradients = histograms[(histograms["kind"] == "gradient")]
+    last = gradients[gradients["step"] == gradients["step"].max()]
+    centre = (last["left"] + last["right"]).abs() / 2
+    magnitude = (centre * last["count"]).groupby(last["parameter"]).sum()
+    entries = last.groupby("parameter")["count"].sum()
+    mean_abs = magnitude / entries
+    names = [n for n, _ in model.named_parameters()]
+    return pd.DataFrame(
+        {
+            "name": names,
+            "shape": [list(p.shape) for _, p in model.named_parameters()],
+            "grad_abs_mean": [float(mean_abs.get(n, float("nan"))) for n in names],
+        }
+    )
+
+
 def read_diagnosis(run_dir: Path) -> dict:
     """diagnosis.json of a run, or an empty report for a run made without one."""
     path = Path(run_dir) / "diagnosis.json"
@@ -102,10 +144,16 @@ def read_run(run_dir) -> Run:
     baseline = diagnosis.get("baseline_loss")
     if baseline is None and "train/baseline_loss" in set(scalars["tag"]):
         baseline = float(scalars[scalars["tag"] == "train/baseline_loss"]["value"].iloc[-1])
+    histograms = read_histograms(run_dir)
+    # NOTE: runs made before gaze.diagnose existed lack both; they are rebuilt from the config
+    if baseline is None:
+        baseline = _baseline_from_config(run_dir)
+    if parameters.empty:
+        parameters = _parameters_from_histograms(run_dir, histograms)
     return Run(
         run_dir,
         scalars[["step", "tag", "value"]],
-        read_histograms(run_dir),
+        histograms,
         findings,
         parameters,
         diagnosis.get("verdict"),

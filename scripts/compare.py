@@ -111,7 +111,10 @@ def _kernels(run: Run):
     """The weight matrices and kernels of a run's diagnosis table, input side first."""
     table = run.parameters
     if table.empty:
-        raise ConfigError(f"{run.path} has no diagnosis.json; rerun it to draw the gradient flow")
+        raise ConfigError(
+            f"{run.path} has neither diagnosis.json nor .hydra/config.yaml; "
+            "rerun it to draw the gradient flow"
+        )
     return table[table["shape"].map(len) >= 2].reset_index(drop=True)
 
 
@@ -140,7 +143,7 @@ def plot_gradient_flow(left: Run, right: Run, path: Path) -> None:
     axes.set_yscale("log")
     axes.set_xlabel("layer (weight tensors, input side to output side)")
     axes.set_ylabel("mean |gradient| (log scale)")
-    axes.set_title("Gradient flow (median over each run's last diagnosis window)")
+    axes.set_title("Gradient flow: the last diagnosis window (or the last histograms) of each run")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8)
     figure.savefig(path, dpi=110)

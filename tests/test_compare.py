@@ -1,10 +1,12 @@
 """Reading a real run directory into DataFrames, and the compare script's figures and table."""
 
 import json
+import logging
 import subprocess
 import sys
 
 import pytest
+from tbparse import SummaryReader
 
 from gaze.errors import ConfigError
 from gaze.runs import read_run
@@ -20,14 +22,35 @@ def two_runs(tmp_path_factory):
 
     from tests.conftest import CONF
 
-    runs = {}
+    runs, warnings = {}, _Collect()
+    logging.getLogger("gaze").addHandler(warnings)
     for name, init in (("healthy", "kaiming"), ("failing", "near_zero")):
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             cfg = compose("train", overrides=[*SHORT, f"init={init}"])
         run_dir = tmp_path_factory.mktemp(name)
         train(cfg, run_dir)
         runs[name] = run_dir
+    logging.getLogger("gaze").removeHandler(warnings)
+    runs["warnings"] = warnings.lines
     return runs
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.WARNING)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def test_a_finding_is_a_warning_line_and_text_in_tensorboard(two_runs):
+    first = [line for line in two_runs["warnings"] if "near-zero weights at fc2 at step 1" in line]
+    assert len(first) == 1 and "fc2.weight with RMS" in first[0] and "try: init=kaiming" in first[0]
+    for name in ("healthy", "failing"):
+        text = SummaryReader(str(two_runs[name]), event_types={"text"}).text
+        markdown = (two_runs[name] / "diagnosis.md").read_text()
+        assert text["tag"].tolist() == ["diagnosis"] and text["value"].iloc[0] == markdown
 
 
 def test_a_run_reads_into_tidy_frames(two_runs):

@@ -114,11 +114,11 @@ def test_non_finite_names_the_first_parameter_at_once(diagnose_cfg, tmp_path):
 
 
 def test_dead_relus_but_not_when_the_gradient_is_all_zero(diagnose_cfg):
-    dead = healthy_stats(grad_zero_fraction=[0.0, 0.0, 0.85, 0.0, 0.0])
+    dead = healthy_stats(grad_zero_fraction=[0.0, 0.0, 0.95, 0.0, 0.0])
     diagnosis = run_rules(diagnose_cfg, stats=dead)
     assert rules(diagnosis) == ["dead_relus"]
-    assert "fc1.weight 85%" in diagnosis.ordered_findings()[0].evidence
-    below = healthy_stats(grad_zero_fraction=[0.0, 0.0, 0.6, 0.0, 0.0])
+    assert "fc1.weight 95%" in diagnosis.ordered_findings()[0].evidence
+    below = healthy_stats(grad_zero_fraction=[0.0, 0.0, 0.8, 0.0, 0.0])
     assert rules(run_rules(diagnose_cfg, stats=below)) == []
 
 

@@ -6,19 +6,19 @@ import pytest
 
 from gaze.train import train
 
-# short runs of the fixed experiment; the diagnosis looks at windows of 10 steps after 10
+# short runs of the fixed experiment; the diagnosis looks at windows of 8 steps after 8
 LAB = [
     "experiment=fixed",
     "data.train_size=100",
-    "data.val_size=32",
+    "data.val_size=16",
     "train.batch_size=16",
-    "train.steps=30",
-    "train.eval_every=30",
+    "train.steps=20",
+    "train.eval_every=20",
     "log.every=10",
-    "log.hist_every=30",
-    "diagnose.every=5",
-    "diagnose.window=10",
-    "diagnose.warmup_steps=10",
+    "log.hist_every=20",
+    "diagnose.every=4",
+    "diagnose.window=8",
+    "diagnose.warmup_steps=8",
 ]
 
 # each fault, and the finding that names it
