@@ -193,6 +193,9 @@ class Diagnosis:
             if known is None:
                 self.findings[finding.rule] = finding
                 new.append(finding)
+            elif finding.rule == "non_finite":
+                # the first step that went non-finite is the one that points at the cause
+                finding = known
             else:
                 # keep the first sighting's step, refresh the evidence
                 finding.first_step = known.first_step

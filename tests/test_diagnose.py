@@ -6,9 +6,11 @@ import math
 import pytest
 import torch
 
+from gaze.data import GazeTensors
 from gaze.diagnose import Diagnosis, check_diagnose_config
 from gaze.errors import ConfigError
 from gaze.monitor import ParameterStats
+from gaze.recorder import TrainingRecorder
 
 # a small network, input side first: conv kernel, its norm scale, fc1, fc2 and fc2's bias
 NAMES = ["conv.weight", "bn.weight", "fc1.weight", "fc2.weight", "fc2.bias"]
@@ -109,8 +111,11 @@ def test_non_finite_names_the_first_parameter_at_once(diagnose_cfg, tmp_path):
     assert [f.rule for f in new] == ["non_finite"]
     assert "first parameter affected: fc1.weight" in new[0].evidence
     assert "3 of 5 gradients" in new[0].evidence and "finite loss" in new[0].symptom
-    nan_loss = diagnosis.observe(3, math.nan, healthy_stats())
+    nan_loss = diagnosis.observe(3, math.nan, healthy_stats(weight_norm=[math.nan] * 5))
     assert nan_loss == [] and rules(diagnosis) == ["non_finite"]
+    kept = diagnosis.ordered_findings()[0]
+    assert "first parameter affected: fc1.weight" in kept.evidence
+    assert (kept.first_step, kept.last_step) == (2, 3)
 
 
 def test_dead_relus_but_not_when_the_gradient_is_all_zero(diagnose_cfg):
@@ -176,3 +181,24 @@ def test_input_not_normalized(diagnose_cfg):
 def test_bad_thresholds_are_refused(compose_config, override, message):
     with pytest.raises(ConfigError, match=message):
         check_diagnose_config(compose_config([override]).diagnose)
+
+
+def test_a_run_that_stops_at_a_nan_still_leaves_its_diagnosis(compose_config, tmp_path):
+    cfg = compose_config([])
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    images = torch.randint(0, 255, (8, 1, 2, 2), dtype=torch.uint8)
+    train_set = GazeTensors(images, torch.rand(8, 2), mean=127.0, std=64.0)
+    recorder = TrainingRecorder(
+        model, tmp_path, cfg.log, 10, torch.device("cpu"),
+        Diagnosis.for_run(cfg.diagnose, model, train_set, 1e-3),
+    )  # fmt: skip
+    loss = model(torch.ones(2, 3)).sum() * math.nan
+    loss.backward()
+
+    # what the loop's stop path calls before it raises
+    recorder.diagnose_stop(3, loss.item())
+    report = json.loads((tmp_path / "diagnosis.json").read_text())
+    assert [f["rule"] for f in report["findings"]] == ["non_finite"]
+    assert "first parameter affected: 0.weight" in report["findings"][0]["evidence"]
+    assert (tmp_path / "diagnosis.md").read_text().startswith("# Diagnosis")
+    recorder.close()
