@@ -1,9 +1,13 @@
 """The fault lab: each injected fault is diagnosed by its own finding first, and no other's."""
 
 import json
+import re
 
 import pytest
+import torch
 
+from gaze.errors import ConfigError
+from gaze.faults import careless_dead_zone_loss, check_fault
 from gaze.train import train
 
 # short runs of the fixed experiment; the diagnosis looks at windows of 8 steps after 8
@@ -66,3 +70,37 @@ def test_each_fault_is_named_first_and_confused_with_no_other(compose_config, tm
         assert rules and rules[0] == expected, f"{fault}: {rules}"
         others = set(SIGNATURES) - {expected}
         assert not others & set(rules), f"{fault} also named {others & set(rules)}"
+
+
+def test_corrupt_labels_shuffles_the_chosen_share_and_keeps_the_label_set(compose_config):
+    from gaze.data import build_datasets
+    from gaze.faults import inject_data_fault
+
+    cfg = compose_config(["data.train_size=100", "fault=corrupt_labels", "fault.fraction=0.5"])
+    clean, _ = build_datasets(cfg.data)
+    corrupt = inject_data_fault(clean, cfg.fault)
+    moved = (corrupt.gaze != clean.gaze).any(dim=1).sum()
+    assert 40 <= moved <= 50  # a shuffled label may land on its own sample
+    assert torch.equal(corrupt.gaze.sort(dim=0).values, clean.gaze.sort(dim=0).values)
+    assert torch.equal(corrupt.images, clean.images)
+
+
+def test_the_careless_dead_zone_loss_is_nan_only_within_the_tolerance():
+    target = torch.zeros(2, 2)
+    far = torch.tensor([[0.5, 0.0], [0.0, 0.4]])
+    assert torch.isfinite(careless_dead_zone_loss(far, target, tolerance=0.1))
+    near = torch.tensor([[0.5, 0.0], [0.05, 0.0]])
+    assert torch.isnan(careless_dead_zone_loss(near, target, tolerance=0.1))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["fault.name=typo"], "fault.name='typo' is not known; allowed: ('none', "),
+        (["fault=corrupt_labels", "fault.fraction=0"], "fault.fraction=0 is not allowed"),
+        (["fault=nan_loss", "fault.tolerance_deg=-1"], "fault.tolerance_deg=-1 is not allowed"),
+    ],
+)
+def test_bad_fault_values_are_refused(compose_config, overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_fault(compose_config(overrides).fault)
