@@ -231,7 +231,8 @@ class Diagnosis:
         fired = [f for f in fired if f is not None]
         # the loss rules: a flat loss that the gradients or inputs explain is not a second fault
         explained = {
-            "input_not_normalized", "exploding_gradients", "lr_too_high", "vanishing_gradients"
+            "input_not_normalized", "exploding_gradients", "lr_too_high", "vanishing_gradients",
+            "dead_relus",
         }  # fmt: skip
         if step >= self.cfg.warmup_steps and len(self.window) == self.window.maxlen:
             gradients_explain = bool(explained & {f.rule for f in fired})
@@ -367,7 +368,9 @@ class Diagnosis:
         zero_fraction = self._medians("grad_zero_fraction")
         # a gradient that is zero everywhere is vanishing, not dead units
         dead = (zero_fraction >= self.cfg.dead_zero_fraction) & self.is_kernel & ~vanishing
-        if not bool(dead.any()):
+        # a network that fits its data with few live units is sparse, not broken
+        _, later = self._halves()
+        if not bool(dead.any()) or later < self.cfg.plateau_level * self.baseline_loss:
             return None
         hit = [i for i, d in enumerate(dead.tolist()) if d]
         listed = ", ".join(f"{self.names[i]} {float(zero_fraction[i]):.0%}" for i in hit[:5])
@@ -429,6 +432,8 @@ class Diagnosis:
 
     def _halves(self) -> tuple[float, float]:
         losses = [o.loss for o in self.window]
+        if len(losses) < 2:
+            return losses[0], losses[0]
         middle = len(losses) // 2
         return sum(losses[:middle]) / middle, sum(losses[middle:]) / (len(losses) - middle)
 

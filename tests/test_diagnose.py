@@ -120,11 +120,13 @@ def test_non_finite_names_the_first_parameter_at_once(diagnose_cfg, tmp_path):
 
 def test_dead_relus_but_not_when_the_gradient_is_all_zero(diagnose_cfg):
     dead = healthy_stats(grad_zero_fraction=[0.0, 0.0, 0.95, 0.0, 0.0])
-    diagnosis = run_rules(diagnose_cfg, stats=dead)
-    assert rules(diagnosis) == ["dead_relus"]
+    diagnosis = run_rules(diagnose_cfg, stats=dead, loss=lambda step: 0.35)
+    assert rules(diagnosis) == ["dead_relus"]  # and they explain the flat loss
     assert "fc1.weight 95%" in diagnosis.ordered_findings()[0].evidence
     below = healthy_stats(grad_zero_fraction=[0.0, 0.0, 0.8, 0.0, 0.0])
-    assert rules(run_rules(diagnose_cfg, stats=below)) == []
+    assert rules(run_rules(diagnose_cfg, stats=below, loss=lambda step: 0.9 - 0.01 * step)) == []
+    # a network that fits with few live units is not reported
+    assert rules(run_rules(diagnose_cfg, stats=dead, loss=lambda step: 0.1 * 0.99**step)) == []
 
 
 def test_learning_rate_too_high_or_too_low_from_update_ratios(diagnose_cfg):
