@@ -5,6 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 ARGS ?=
+RUN_A ?= runs/reproduce/fixed
+RUN_B ?= runs/reproduce/underfit
+COMPARE_OUT ?= runs/reproduce/compare
 PORT ?= 6006
 # evaluated once (:=), so the sweep and its table name the same directory
 ifndef SWEEP_DIR
@@ -12,7 +15,8 @@ SWEEP_DIR := runs/sweeps/grid_$(shell date +%Y-%m-%d_%H-%M-%S)
 endif
 LOGDIR ?= runs
 
-.PHONY: setup reproduce-fail reproduce-fix reproduce sweep tensorboard test test-fast lint format clean-runs
+.PHONY: setup reproduce-fail reproduce-fix reproduce compare sweep tensorboard test test-fast lint format \
+	clean-runs
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +31,12 @@ reproduce-fail: $(INSTALLED)
 reproduce-fix: $(INSTALLED)
 	$(PY) -m gaze.train experiment=fixed $(ARGS)
 
+# both runs, then the figures and the table of their diagnoses side by side
 reproduce: reproduce-fail reproduce-fix
+	$(MAKE) compare
+
+compare: $(INSTALLED)
+	$(PY) scripts/compare.py $(RUN_A) $(RUN_B) --out $(COMPARE_OUT)
 
 # the grid of conf/sweep/grid.yaml, then its table; the table lists failed jobs too, and the
 # target still fails when a job did

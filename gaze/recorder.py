@@ -7,9 +7,10 @@ from pathlib import Path
 
 import torch
 
+from gaze.diagnose import Diagnosis
 from gaze.geometry import angular_error_deg
 from gaze.monitor import ParameterMonitor, ParameterStats
-from gaze.nonfinite import FiniteGuard
+from gaze.nonfinite import FiniteGuard, NonFiniteError
 from gaze.run_log import RunLog
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,11 @@ class TrainingRecorder:
         steps: int,
         device: torch.device,
         resume_step: int | None = None,
+        diagnosis: Diagnosis | None = None,
     ):
         self.monitor = ParameterMonitor(model, bins=log_cfg.hist_bins)
-        columns = METRIC_TAGS + ["grad_norm/total"]
+        self.run_dir, self.diagnosis = Path(run_dir), diagnosis
+        columns = METRIC_TAGS + ["train/baseline_loss", "grad_norm/total"]
         columns += [f"grad_norm/{n}" for n in self.monitor.names]
         columns += [f"weight_norm/{n}" for n in self.monitor.names]
         self.run_log = RunLog(run_dir, columns, resume_step=resume_step)
@@ -55,11 +58,19 @@ class TrainingRecorder:
         self._scalar_window = _Window(device)
         self._console_window = _Window(device)
 
-    def before_update(self, step: int) -> None:
-        """Measures the gradients and weights before the optimiser step, on logged steps."""
+    def before_update(self, step: int, loss: torch.Tensor | None = None) -> None:
+        """Measures the gradients and weights before the optimiser step, on logged steps.
+
+        `loss`, the step's loss, is read only if a gradient is non-finite, for the diagnosis.
+        """
         if is_due(step, self.stats_every, self.steps):
             self._stats = self.monitor.parameter_stats()
-            self.guard.check_gradients(step, self._stats.grad_norm)
+            try:
+                self.guard.check_gradients(step, self._stats.grad_norm)
+            except NonFiniteError:
+                # the run stops here: the diagnosis records why before the error propagates
+                self.diagnose_stop(step, float("nan") if loss is None else float(loss))
+                raise
             self.monitor.remember_weights()
         if is_due(step, self.hist_every, self.steps):
             self.run_log.histograms(step, self.monitor.histograms())
@@ -79,9 +90,10 @@ class TrainingRecorder:
             stats.update_ratio = self.monitor.update_ratio()
             self._total_grad_norm = stats.total_grad_norm
             scalars.update(self._scalar_window.close())
+            scalars.update(stats.scalars())
+            self._diagnose(step, scalars["train/loss"], stats, scalars)
             if not math.isfinite(scalars["train/loss"]):
                 self.guard.check_loss()
-            scalars.update(stats.scalars())
         if val_metrics:
             scalars.update({f"val/{k}": v for k, v in val_metrics.items()})
         if scalars:
@@ -90,6 +102,37 @@ class TrainingRecorder:
         if is_due(step, self.every, self.steps):
             self._console_line(step)
         return stats
+
+    def _diagnose(self, step: int, loss: float, stats: ParameterStats, scalars: dict) -> None:
+        if self.diagnosis is None:
+            return
+        scalars["train/baseline_loss"] = self.diagnosis.baseline_loss
+        new = self.diagnosis.observe(step, loss, stats)
+        for finding in new:
+            log.warning(finding.line())
+        if new:
+            # written at once, so the findings survive a run that stops at the next step
+            self.diagnosis.write(self.run_dir)
+
+    def diagnose_stop(self, step: int, loss: float) -> None:
+        """Diagnoses the current gradients and `loss` and writes the report, as a run stops."""
+        if self.diagnosis is None:
+            return
+        for finding in self.diagnosis.observe(step, float(loss), self.monitor.parameter_stats()):
+            log.warning(finding.line())
+        self._write_diagnosis(step)
+
+    def _write_diagnosis(self, step: int) -> None:
+        self.diagnosis.write(self.run_dir)
+        self.run_log.text("diagnosis", self.diagnosis.markdown(), step)
+        if self.diagnosis.healthy:
+            log.info("diagnosis: healthy | no rule fired | %s", self.run_dir / "diagnosis.md")
+        else:
+            log.warning(
+                "diagnosis: %s | %s",
+                ", ".join(f.rule for f in self.diagnosis.ordered_findings()),
+                self.run_dir / "diagnosis.md",
+            )
 
     def _console_line(self, step: int) -> None:
         steps_in_window, seconds = self._console_window.steps, self._console_window.seconds()
@@ -104,6 +147,11 @@ class TrainingRecorder:
         self.run_log.flush()
 
     def close(self) -> None:
+        """The final diagnosis check and report, then closes the event file and metrics.csv."""
+        if self.diagnosis is not None and self.diagnosis.last_step:
+            for finding in self.diagnosis.finish():
+                log.warning(finding.line())
+            self._write_diagnosis(self.diagnosis.last_step)
         self.run_log.close()
 
     def state_dict(self) -> dict:

@@ -20,10 +20,11 @@ from gaze.checkpoint import Checkpointer, resume_state
 from gaze.config_checks import check_config, check_group_choices_or_exit
 from gaze.data import StepBatchSampler, build_datasets, make_loader
 from gaze.device import resolve_device
+from gaze.diagnose import Diagnosis, check_diagnose_config
 from gaze.errors import ConfigError, exit_with_error
 from gaze.evaluate import evaluate
+from gaze.faults import build_loss, check_fault, inject_data_fault
 from gaze.init import apply_init
-from gaze.loss import l2_gaze_loss
 from gaze.model import build_model
 from gaze.nonfinite import NonFiniteError
 from gaze.optim import build_optimizer
@@ -35,8 +36,12 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig, run_dir: Path) -> dict:
     """Runs one training run described by `cfg`, writing its results into `run_dir`."""
     check_config(cfg)
+    check_fault(cfg.fault)
+    check_diagnose_config(cfg.diagnose)
     device = distributed.process_device(resolve_device(cfg.train.device))
     train_set, val_set = build_datasets(cfg.data)
+    train_set = inject_data_fault(train_set, cfg.fault)
+    loss_function = build_loss(cfg.fault)
 
     # the seed fixes the initial weights here and, through the sampler, the batch order
     torch.manual_seed(cfg.train.seed)
@@ -54,9 +59,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     network = distributed.unwrap(model)
     recorder = distributed.SilentRecorder()
     if distributed.is_main_process():
+        diagnosis = Diagnosis.for_run(cfg.diagnose, network, train_set, cfg.train.lr)
         recorder = TrainingRecorder(
             network, run_dir, cfg.log, steps, device,
-            resume_step=start_step if cfg.train.resume else None,
+            resume_step=start_step if cfg.train.resume else None, diagnosis=diagnosis,
         )  # fmt: skip
     checkpoints = Checkpointer(run_dir, cfg.train.ckpt_every, steps, network, optimizer, recorder)
     if resumed:
@@ -80,12 +86,12 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
 
             # forward and backward
             prediction = model(images)
-            loss = l2_gaze_loss(prediction, gaze)
+            loss = loss_function(prediction, gaze)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
 
             # measure the gradients this step applies (all-reduced already), then apply them
-            recorder.before_update(step)
+            recorder.before_update(step, loss)
             optimizer.step()
 
             # validate on the held-out split, and record the step

@@ -23,7 +23,11 @@ def _run(tmp_path, experiment: str, seed: int):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = pd.read_csv(run_dir / "metrics.csv")
-    return metrics, json.loads((run_dir / "summary.json").read_text())
+    return metrics, json.loads((run_dir / "summary.json").read_text()), run_dir
+
+
+def _diagnosis(run_dir) -> dict:
+    return json.loads((run_dir / "diagnosis.json").read_text())
 
 
 def _backbone_grad_norm(metrics: pd.DataFrame) -> pd.Series:
@@ -34,20 +38,31 @@ def _backbone_grad_norm(metrics: pd.DataFrame) -> pd.Series:
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_underfit_run_stays_flat_with_near_zero_fc2_and_no_backbone_gradient(tmp_path, seed):
-    metrics, _ = _run(tmp_path, "underfit", seed)
+    metrics, _, run_dir = _run(tmp_path, "underfit", seed)
     loss = metrics["train/loss"].dropna()
     assert abs(loss.iloc[-1] - loss.iloc[0]) <= 0.10 * loss.iloc[0]
     fc2 = metrics["weight_norm/fc2.weight"]
     assert (fc2 / math.sqrt(2 * 128)).max() < 1e-4  # RMS bounds the mean absolute value
     assert _backbone_grad_norm(metrics).max() < 1e-8
 
+    # the diagnosis names the story: vanishing gradients, fc2 near zero, loss at the baseline
+    findings = {f["rule"]: f for f in _diagnosis(run_dir)["findings"]}
+    assert list(findings)[0] == "vanishing_gradients"
+    assert {"near_zero_weights", "loss_at_baseline"} <= set(findings)
+    assert findings["near_zero_weights"]["symptom"] == "near-zero weights at fc2"
+    assert findings["vanishing_gradients"]["fix"] == "init=kaiming"
+    assert (metrics["train/baseline_loss"] - loss.iloc[-1]).abs().max() < 0.05 * loss.iloc[-1]
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_fixed_run_converges_with_live_gradients(tmp_path, seed):
-    metrics, summary = _run(tmp_path, "fixed", seed)
+    metrics, summary, run_dir = _run(tmp_path, "fixed", seed)
     loss = metrics["train/loss"].dropna()
     assert loss.iloc[-1] < 0.1 * loss.iloc[0]
     assert summary["train/loss"] == pytest.approx(loss.iloc[-1])
     assert (_backbone_grad_norm(metrics) > 1e-3).all()
     assert (metrics["grad_norm/fc2.weight"] > 1e-3).all()
+    diagnosis = _diagnosis(run_dir)
+    assert diagnosis["verdict"] == "healthy", diagnosis["findings"]
+    assert (run_dir / "diagnosis.md").read_text().splitlines()[2].startswith("**Healthy**")
