@@ -8,7 +8,7 @@ ARGS ?=
 PORT ?= 6006
 LOGDIR ?= runs
 
-.PHONY: setup reproduce-fail reproduce-fix reproduce tensorboard test test-fast lint format clean-runs
+.PHONY: setup reproduce-fail reproduce-fix reproduce bench tensorboard test test-fast lint format clean-runs
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ reproduce-fix: $(INSTALLED)
 	$(PY) -m gaze.train experiment=fixed $(ARGS)
 
 reproduce: reproduce-fail reproduce-fix
+
+# what monitoring costs per training step; the table is printed, the JSON goes to runs/bench/
+bench: $(INSTALLED)
+	$(PY) scripts/benchmark.py $(ARGS)
 
 tensorboard: $(INSTALLED)
 	$(VENV)/bin/tensorboard --logdir $(LOGDIR) --host 127.0.0.1 --port $(PORT)

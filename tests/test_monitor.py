@@ -62,3 +62,65 @@ def test_a_parameter_without_gradient_counts_as_zero():
     stats = ParameterMonitor(model).parameter_stats()
     assert stats.grad_norm.tolist() == [0.0, 0.0]
     assert stats.grad_zero_fraction.tolist() == [1.0, 1.0]
+
+
+def test_negative_zero_gradients_count_as_zero():
+    model = nn.Linear(4, 1)
+    model.weight.grad = torch.tensor([[0.0, -0.0, 2.0, -3.0]])
+    model.bias.grad = torch.tensor([-0.0])
+    stats = ParameterMonitor(model).parameter_stats()
+    assert stats.grad_zero_fraction.tolist() == [0.5, 1.0]
+    assert stats.grad_abs_mean.tolist() == [pytest.approx(1.25), 0.0]
+
+
+def test_the_cpu_and_the_multi_tensor_paths_agree():
+    model = _model_with_gradients()
+    monitor = ParameterMonitor(model)
+    per_tensor, per_tensor_norms = monitor.parameter_stats(), monitor.norms()
+    monitor._fused = lambda: True  # the CUDA path, run by torch's CPU fallback
+    fused, fused_norms = monitor.parameter_stats(), monitor.norms()
+    for field in ("grad_norm", "grad_abs_mean", "grad_zero_fraction", "weight_norm", "weight_std"):
+        assert torch.allclose(getattr(per_tensor, field), getattr(fused, field), rtol=1e-5)
+    for a, b in zip(per_tensor_norms, fused_norms, strict=True):
+        assert torch.allclose(a, b, rtol=1e-5)
+
+
+def test_norms_are_the_statistics_norms():
+    model = _model_with_gradients()
+    monitor = ParameterMonitor(model)
+    grad_norm, weight_norm = monitor.norms()
+    stats = monitor.parameter_stats()
+    assert torch.allclose(grad_norm, stats.grad_norm)
+    assert torch.allclose(weight_norm, stats.weight_norm)
+
+
+def test_update_ratio_can_be_measured_again_after_a_second_step():
+    model = _model_with_gradients()
+    monitor, optimizer = ParameterMonitor(model), torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(2):
+        assert not monitor.remembers_weights
+        before = [p.detach().clone() for p in model.parameters()]
+        monitor.remember_weights()
+        optimizer.step()
+        ratios = monitor.update_ratio()
+        expected = [
+            torch.linalg.vector_norm(p.detach() - b) / torch.linalg.vector_norm(b)
+            for p, b in zip(model.parameters(), before, strict=True)
+        ]
+        assert ratios.tolist() == pytest.approx([e.item() for e in expected], rel=1e-5)
+    with pytest.raises(RuntimeError, match="remember_weights"):
+        monitor.update_ratio()
+
+
+def test_histograms_of_a_constant_tensor_put_every_value_in_one_bin():
+    model = nn.Linear(3, 2)
+    with torch.no_grad():
+        model.weight.fill_(0.25)
+    model.weight.grad = torch.zeros(2, 3)
+    model.bias.grad = torch.tensor([1.0, -1.0])
+    histograms = ParameterMonitor(model, bins=4).histograms()
+    assert histograms["weight/weight"].counts == [6.0, 0.0, 0.0, 0.0]
+    assert histograms["gradient/weight"].counts == [6.0, 0.0, 0.0, 0.0]
+    # the maximum joins the last bin, as TensorBoard's right-closed buckets expect
+    assert histograms["gradient/bias"].counts == [1.0, 0.0, 0.0, 1.0]
+    assert histograms["gradient/bias"].edges == [-1.0, -0.5, 0.0, 0.5, 1.0]
