@@ -57,6 +57,11 @@ class Histogram:
     counts: list[float]
 
 
+# tensors up to this many elements are measured together: below it, a call's overhead is
+# larger than its work
+SMALL_TENSOR = 16384
+
+
 class ParameterMonitor:
     """Measures every trainable parameter of `model` and its gradient."""
 
@@ -70,6 +75,10 @@ class ParameterMonitor:
         self._before_norm: torch.Tensor | None = None
         self._largest = max((p.numel() for p in self.params), default=0)
         self._buffers: dict[tuple, torch.Tensor] = {}
+        # most tensors of a network are small (BatchNorm, biases): one call measures them all
+        self._small = [i for i, p in enumerate(self.params) if p.numel() <= SMALL_TENSOR]
+        self._large = [i for i, p in enumerate(self.params) if p.numel() > SMALL_TENSOR]
+        self._segment_ids: dict[torch.device, torch.Tensor] = {}
 
     def _grads(self) -> list[torch.Tensor]:
         return [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
@@ -126,13 +135,9 @@ class ParameterMonitor:
                 torch.stack(torch._foreach_norm(weights, 2)).double().square(),
                 torch.stack([w.sum() for w in weights]),
             ]
+            host = torch.stack([r.double() for r in rows]).cpu()
         else:
-            rows = [[], [], [], [], []]
-            for grad, weight in zip(grads, weights, strict=True):
-                for row, value in zip(rows, self._tensor_stats(grad, weight), strict=True):
-                    row.append(value)
-            rows = [torch.stack(row) for row in rows]
-        host = torch.stack([r.double() for r in rows]).cpu()
+            host = self._stats_by_group(grads, weights)
         grad_squares, grad_l1, grad_nonzero, weight_squares, weight_sum = host
         mean = weight_sum / self.numels
         variance = (weight_squares / self.numels - mean**2).clamp(min=0)
@@ -145,6 +150,32 @@ class ParameterMonitor:
             weight_std=variance.sqrt(),
         )
 
+    def _segments(self, device: torch.device) -> torch.Tensor:
+        """(n,) index into the small tensors of every element of their concatenation."""
+        if device not in self._segment_ids:
+            lengths = torch.tensor([self.params[i].numel() for i in self._small], device=device)
+            positions = torch.arange(len(self._small), device=device)
+            self._segment_ids[device] = torch.repeat_interleave(positions, lengths)
+        return self._segment_ids[device]
+
+    def _concatenated(self, tensors: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([tensors[i].reshape(-1) for i in self._small]).float()
+
+    def _stats_by_group(self, grads, weights) -> torch.Tensor:
+        """(5, P) statistics: the small tensors in one concatenation, the large one by one."""
+        rows = torch.empty(5, len(self.params), dtype=torch.float64)
+        if self._small:
+            grad, weight = self._concatenated(grads), self._concatenated(weights)
+            values = torch.stack(
+                (grad * grad, grad.abs(), (grad != 0).float(), weight * weight, weight)
+            )
+            sums = torch.zeros(5, len(self._small), device=grad.device)
+            rows[:, self._small] = sums.index_add_(1, self._segments(grad.device), values).double()
+        if self._large:
+            large = [self._tensor_stats(grads[i], weights[i]) for i in self._large]
+            rows[:, self._large] = torch.stack([torch.stack(r).double() for r in large], dim=1)
+        return rows
+
     def _tensor_stats(self, grad: torch.Tensor, weight: torch.Tensor) -> list[torch.Tensor]:
         """Sum of squares, L1 and non-zero count of `grad`; sum of squares and sum of `weight`."""
         grad, weight = _flat32(grad), _flat32(weight)
@@ -152,7 +183,8 @@ class ParameterMonitor:
         # zero (+0 or -0) exactly when its bits are, which the integer count tests fastest
         magnitude = torch.abs(grad, out=self._buffer(grad))
         nonzero = torch.count_nonzero(magnitude.view(torch.int32))
-        return [_sum_squares(grad), magnitude.sum(), nonzero, _sum_squares(weight), weight.sum()]
+        values = [_sum_squares(grad), magnitude.sum(), nonzero, _sum_squares(weight), weight.sum()]
+        return [v.float() for v in values]
 
     @torch.no_grad()
     def update_ratio(self) -> torch.Tensor:

@@ -3,18 +3,21 @@ import pytest
 import torch
 from torch import nn
 
-from gaze.monitor import ParameterMonitor
+from gaze.monitor import SMALL_TENSOR, ParameterMonitor
 
 
-def _model_with_gradients():
+def _model_with_gradients(hidden: int = 7):
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 2))
+    model = nn.Sequential(nn.Linear(5, hidden), nn.ReLU(), nn.Linear(hidden, 2))
     model(torch.randn(11, 5)).pow(2).sum().backward()
     return model
 
 
-def test_parameter_stats_match_a_plain_numpy_computation():
-    model = _model_with_gradients()
+# 7: every tensor small (measured together); 4000: the first weight alone above SMALL_TENSOR
+@pytest.mark.parametrize("hidden", [7, 4000])
+def test_parameter_stats_match_a_plain_numpy_computation(hidden):
+    model = _model_with_gradients(hidden)
+    assert (model[0].weight.numel() > SMALL_TENSOR) == (hidden == 4000)
     stats = ParameterMonitor(model).parameter_stats()
     assert stats.names == [n for n, _ in model.named_parameters()]
     for i, (_, p) in enumerate(model.named_parameters()):
@@ -41,8 +44,9 @@ def test_update_ratio_measures_the_optimiser_step():
         assert ratio.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
-def test_histograms_count_every_value_within_its_range():
-    model = _model_with_gradients()
+@pytest.mark.parametrize("hidden", [7, 4000])
+def test_histograms_count_every_value_within_its_range(hidden):
+    model = _model_with_gradients(hidden)
     histograms = ParameterMonitor(model, bins=8).histograms()
     assert set(histograms) == {
         f"{kind}/{name}" for kind in ("gradient", "weight") for name, _ in model.named_parameters()
@@ -55,6 +59,14 @@ def test_histograms_count_every_value_within_its_range():
     assert histogram.sum_squares == pytest.approx(np.sum(weight**2), rel=1e-5)
     expected, _ = np.histogram(weight, bins=8, range=(weight.min(), weight.max()))
     assert np.abs(np.array(histogram.counts) - expected).sum() <= 2  # edge rounding only
+    for name, parameter in model.named_parameters():
+        grad = parameter.grad.numpy().ravel()
+        histogram = histograms[f"gradient/{name}"]
+        assert histogram.count == grad.size == sum(histogram.counts)
+        assert histogram.total == pytest.approx(grad.sum(), rel=1e-4, abs=1e-6)
+        assert histogram.minimum == grad.min() and histogram.maximum == grad.max()
+        expected, _ = np.histogram(grad, bins=8, range=(grad.min(), grad.max()))
+        assert np.abs(np.array(histogram.counts) - expected).sum() <= 2
 
 
 def test_a_parameter_without_gradient_counts_as_zero():
@@ -73,8 +85,9 @@ def test_negative_zero_gradients_count_as_zero():
     assert stats.grad_abs_mean.tolist() == [pytest.approx(1.25), 0.0]
 
 
-def test_the_cpu_and_the_multi_tensor_paths_agree():
-    model = _model_with_gradients()
+@pytest.mark.parametrize("hidden", [7, 4000])
+def test_the_cpu_and_the_multi_tensor_paths_agree(hidden):
+    model = _model_with_gradients(hidden)
     monitor = ParameterMonitor(model)
     per_tensor, per_tensor_norms = monitor.parameter_stats(), monitor.norms()
     monitor._fused = lambda: True  # the CUDA path, run by torch's CPU fallback
