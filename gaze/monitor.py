@@ -78,7 +78,7 @@ class ParameterMonitor:
         # most tensors of a network are small (BatchNorm, biases): one call measures them all
         self._small = [i for i, p in enumerate(self.params) if p.numel() <= SMALL_TENSOR]
         self._large = [i for i, p in enumerate(self.params) if p.numel() > SMALL_TENSOR]
-        self._segment_ids: dict[torch.device, torch.Tensor] = {}
+        self._segment_ids: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def _grads(self) -> list[torch.Tensor]:
         return [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
@@ -150,13 +150,15 @@ class ParameterMonitor:
             weight_std=variance.sqrt(),
         )
 
-    def _segments(self, device: torch.device) -> torch.Tensor:
-        """(n,) index into the small tensors of every element of their concatenation."""
-        if device not in self._segment_ids:
+    def _segments(self, device: torch.device, copies: int = 1) -> tuple[torch.Tensor, ...]:
+        """(lengths, index of each element's tensor) of `copies` small-tensor concatenations."""
+        key = (device, copies)
+        if key not in self._segment_ids:
             lengths = torch.tensor([self.params[i].numel() for i in self._small], device=device)
-            positions = torch.arange(len(self._small), device=device)
-            self._segment_ids[device] = torch.repeat_interleave(positions, lengths)
-        return self._segment_ids[device]
+            lengths = lengths.repeat(copies)
+            positions = torch.arange(len(lengths), device=device)
+            self._segment_ids[key] = (lengths, torch.repeat_interleave(positions, lengths))
+        return self._segment_ids[key]
 
     def _concatenated(self, tensors: list[torch.Tensor]) -> torch.Tensor:
         return torch.cat([tensors[i].reshape(-1) for i in self._small]).float()
@@ -167,10 +169,11 @@ class ParameterMonitor:
         if self._small:
             grad, weight = self._concatenated(grads), self._concatenated(weights)
             values = torch.stack(
-                (grad * grad, grad.abs(), (grad != 0).float(), weight * weight, weight)
+                (grad * grad, grad.abs(), (grad != 0).float(), weight * weight, weight), dim=1
             )
-            sums = torch.zeros(5, len(self._small), device=grad.device)
-            rows[:, self._small] = sums.index_add_(1, self._segments(grad.device), values).double()
+            lengths, _ = self._segments(grad.device)
+            sums = torch.segment_reduce(values, "sum", lengths=lengths, axis=0)
+            rows[:, self._small] = sums.T.double().cpu()
         if self._large:
             large = [self._tensor_stats(grads[i], weights[i]) for i in self._large]
             rows[:, self._large] = torch.stack([torch.stack(r).double() for r in large], dim=1)
@@ -201,25 +204,35 @@ class ParameterMonitor:
     @torch.no_grad()
     def histograms(self) -> dict[str, Histogram]:
         """Histograms of every gradient (`gradient/<name>`) and weight (`weight/<name>`)."""
-        tensors = {f"gradient/{n}": g for n, g in zip(self.names, self._grads(), strict=True)}
-        tensors.update({f"weight/{n}": w for n, w in zip(self.names, self._weights(), strict=True)})
+        grads, weights = self._grads(), self._weights()
+        tags = [f"gradient/{n}" for n in self.names] + [f"weight/{n}" for n in self.names]
+        tensors, count = grads + weights, len(self.params)
 
-        # bin on the device against each tensor's own range; one copy to the host at the end
-        moments, counts = [], []
-        for values in tensors.values():
-            flat = _flat32(values)
+        # bin on the device against each tensor's own range, the small tensors together
+        order, moments, counts = [], [], []
+        if self._small:
+            order += self._small + [count + i for i in self._small]
+            group_moments, group_counts = self._group_histograms(grads, weights)
+            moments.append(group_moments)
+            counts.append(group_counts)
+        for i in self._large + [count + i for i in self._large]:
+            flat = _flat32(tensors[i])
             low, high = torch.aminmax(flat)
-            counts.append(self._bin_counts(flat, low, high))
-            moments.append(torch.stack((low, high, flat.sum(), _sum_squares(flat))))
-        moments = torch.stack(moments).double().cpu()
-        counts = torch.stack(counts).double().cpu()
+            order.append(i)
+            counts.append(self._bin_counts(flat, low, high).float()[None])
+            moments.append(torch.stack((low, high, flat.sum(), _sum_squares(flat)))[None])
 
-        # edges of every histogram at once, on the host, in float64
-        low, high = moments[:, 0:1], moments[:, 1:2]
+        # one copy to the host; edges of every histogram at once, in float64
+        host_moments = torch.empty(len(tensors), 4, dtype=torch.float64)
+        host_counts = torch.empty(len(tensors), self.bins, dtype=torch.float64)
+        host_moments[order] = torch.cat(moments).double().cpu()
+        host_counts[order] = torch.cat(counts).double().cpu()
+        low, high = host_moments[:, 0:1], host_moments[:, 1:2]
         edges = low + (high - low) * torch.linspace(0, 1, self.bins + 1, dtype=torch.float64)
+
         result = {}
-        for (tag, values), row, tensor_edges, bin_counts in zip(
-            tensors.items(), moments.tolist(), edges.tolist(), counts.tolist(), strict=True
+        for tag, values, row, tensor_edges, bin_counts in zip(
+            tags, tensors, host_moments.tolist(), edges.tolist(), host_counts.tolist(), strict=True
         ):
             low, high, total, squares = row
             result[tag] = Histogram(
@@ -227,19 +240,48 @@ class ParameterMonitor:
             )
         return result
 
+    def _group_histograms(self, grads, weights) -> tuple[torch.Tensor, torch.Tensor]:
+        """(2S, 4) moments and (2S, bins) counts of the S small gradients, then weights."""
+        values = torch.cat((self._concatenated(grads), self._concatenated(weights)))
+        lengths, segments = self._segments(values.device, copies=2)
+        tensors = len(lengths)
+        low = torch.segment_reduce(values, "min", lengths=lengths)
+        high = torch.segment_reduce(values, "max", lengths=lengths)
+        pair = torch.stack((values, values * values), dim=1)
+        sums = torch.segment_reduce(pair, "sum", lengths=lengths, axis=0).T
+
+        # each value's bin, offset by its tensor's place, so one count covers every tensor
+        scale = self._scale(low, high)
+        index = ((values - low[segments]) * scale[segments]).nan_to_num_(0.0)
+        index = index.clamp_(0, self.bins - 1).long() + segments * self.bins
+        if values.is_cuda:
+            counts = torch.zeros(tensors * self.bins, device=values.device)
+            counts.index_add_(0, index, torch.ones_like(values))
+        else:
+            counts = torch.bincount(index, minlength=tensors * self.bins)
+        moments = torch.stack((low, high, sums[0], sums[1]), dim=1)
+        return moments, counts.view(tensors, self.bins).float()
+
     def _bin_counts(self, flat: torch.Tensor, low: torch.Tensor, high: torch.Tensor):
         """(bins,) counts of `flat` over `bins` equal bins from `low` to `high` (0-dim tensors)."""
-        scale = self.bins / (high - low).clamp(min=torch.finfo(torch.float32).tiny)
-        # bin index = (x - low) * scale in one pass into scratch; the top value joins the last bin
-        index = torch.addcmul(-low * scale, flat, scale, out=self._buffer(flat))
-        index.clamp_(0, self.bins - 1)
+        # x - low first: exact for values close together, where x * scale - low * scale is not
+        index = torch.sub(flat, low, out=self._buffer(flat)).mul_(self._scale(low, high))
         if flat.is_cuda:
             # scatter-add needs no host sync (bincount reads its input's maximum on the host)
+            index.nan_to_num_(0.0).clamp_(0, self.bins - 1)
             counts = torch.zeros(self.bins, dtype=torch.float32, device=flat.device)
             return counts.index_add_(0, index.long(), torch.ones_like(index))
-        # the CPU counts small integers fastest as bytes
+        # the CPU counts small integers fastest as bytes; the maximum lands on `bins` itself and
+        # joins the last bin afterwards, so no clamping pass is needed
+        # NOTE: a NaN converts to an arbitrary byte; a NaN tensor's min and max are NaN anyway
         small = self._buffer(flat, torch.uint8).copy_(index)
-        return torch.bincount(small, minlength=self.bins)
+        counts = torch.bincount(small, minlength=self.bins + 1)[: self.bins + 1]
+        return torch.cat((counts[: self.bins - 1], counts[self.bins - 1 :].sum(0, keepdim=True)))
+
+    def _scale(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        """bins / (high - low), kept finite for a constant or subnormal-width tensor."""
+        smallest = self.bins * torch.finfo(torch.float32).tiny
+        return self.bins / (high - low).clamp(min=smallest)
 
 
 def _flat32(values: torch.Tensor) -> torch.Tensor:

@@ -137,3 +137,17 @@ def test_histograms_of_a_constant_tensor_put_every_value_in_one_bin():
     # the maximum joins the last bin, as TensorBoard's right-closed buckets expect
     assert histograms["gradient/bias"].counts == [1.0, 0.0, 0.0, 1.0]
     assert histograms["gradient/bias"].edges == [-1.0, -0.5, 0.0, 0.5, 1.0]
+
+
+@pytest.mark.parametrize("size", [(20, 30), (200, 100)])  # measured together, and alone
+def test_histograms_of_a_narrow_range_far_from_zero_keep_their_shape(size):
+    model = nn.Linear(size[1], size[0], bias=False)
+    with torch.no_grad():
+        spread = torch.linspace(-1, 1, model.weight.numel()).view(size) ** 3
+        model.weight.copy_(1.0 + 1e-5 * spread)
+    model.weight.grad = torch.zeros(size)
+    histograms = ParameterMonitor(model, bins=16).histograms()
+    weight = model.weight.detach().double().numpy().ravel()
+    expected, _ = np.histogram(weight, bins=16, range=(weight.min(), weight.max()))
+    assert np.abs(np.array(histograms["weight/weight"].counts) - expected).max() <= 2
+    assert histograms["gradient/weight"].counts == [weight.size] + [0.0] * 15
