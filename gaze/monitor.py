@@ -114,13 +114,23 @@ class ParameterMonitor:
     @torch.no_grad()
     def norms(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(grad_norm, weight_norm): the L2 norms alone, each (P,) on the CPU."""
-        tensors = self._grads() + self._weights()
+        grads, weights = self._grads(), self._weights()
         if self._fused():
-            squares = torch.stack(torch._foreach_norm(tensors, 2)).double().square()
-        else:
-            squares = torch.stack([_sum_squares(t) for t in tensors])
-        host = squares.double().cpu().sqrt()
-        return host[: len(self.params)], host[len(self.params) :]
+            norms = torch.stack(torch._foreach_norm(grads + weights, 2)).double().cpu()
+            return norms[: len(grads)], norms[len(grads) :]
+        squares = torch.empty(2, len(self.params), dtype=torch.float64)
+        if self._small:
+            values = torch.stack((self._concatenated(grads), self._concatenated(weights)), dim=1)
+            lengths, _ = self._segments(values.device)
+            sums = torch.segment_reduce(values * values, "sum", lengths=lengths, axis=0)
+            squares[:, self._small] = sums.T.double()
+        if self._large:
+            large = [
+                torch.stack((_sum_squares(grads[i]), _sum_squares(weights[i]))) for i in self._large
+            ]
+            squares[:, self._large] = torch.stack(large, dim=1).double()
+        grad_norm, weight_norm = squares.sqrt()
+        return grad_norm, weight_norm
 
     @torch.no_grad()
     def parameter_stats(self) -> ParameterStats:

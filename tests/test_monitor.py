@@ -98,8 +98,9 @@ def test_the_cpu_and_the_multi_tensor_paths_agree(hidden):
         assert torch.allclose(a, b, rtol=1e-5)
 
 
-def test_norms_are_the_statistics_norms():
-    model = _model_with_gradients()
+@pytest.mark.parametrize("hidden", [7, 4000])
+def test_norms_are_the_statistics_norms(hidden):
+    model = _model_with_gradients(hidden)
     monitor = ParameterMonitor(model)
     grad_norm, weight_norm = monitor.norms()
     stats = monitor.parameter_stats()
