@@ -131,6 +131,9 @@ class Bench:
             recorder.before_update(step)
             self.optimizer.step()
             recorder.after_update(step, loss, prediction, self.gaze)
+            # the event file is written by a background thread: drain it inside the timed step,
+            # or its work would be charged to whichever variant runs next
+            recorder.run_log.flush()
             return
         if variant == "norms":
             self.monitor.norms()
@@ -138,6 +141,7 @@ class Bench:
             self.monitor.parameter_stats()
         elif variant == "naive":
             self._naive_histograms(step)
+            self.naive_writer.flush()
         self.optimizer.step()
 
     def _naive_histograms(self, step: int) -> None:
