@@ -15,8 +15,8 @@ SWEEP_DIR := runs/sweeps/grid_$(shell date +%Y-%m-%d_%H-%M-%S)
 endif
 LOGDIR ?= runs
 
-.PHONY: setup reproduce-fail reproduce-fix reproduce compare sweep tensorboard test test-fast lint format \
-	clean-runs
+.PHONY: setup reproduce-fail reproduce-fix reproduce compare sweep bench tensorboard test \
+	test-fast lint format clean-runs
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ compare: $(INSTALLED)
 sweep: $(INSTALLED)
 	$(PY) -m gaze.train -m sweep=grid hydra.sweep.dir=$(SWEEP_DIR) $(ARGS); \
 	status=$$?; $(PY) scripts/sweep_table.py $(SWEEP_DIR) && exit $$status
+
+# what monitoring costs per training step; the table is printed, the JSON goes to runs/bench/
+bench: $(INSTALLED)
+	$(PY) scripts/benchmark.py $(ARGS)
 
 tensorboard: $(INSTALLED)
 	$(VENV)/bin/tensorboard --logdir $(LOGDIR) --host 127.0.0.1 --port $(PORT)

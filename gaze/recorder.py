@@ -28,8 +28,9 @@ class TrainingRecorder:
 
     The loop calls `before_update(step)` between backward and the optimiser step, so the
     gradients measured are those the step applies, then `after_update(...)`. Per-parameter
-    statistics, scalars and metrics.csv rows come every `log.stats_every` steps, histograms every
-    `log.hist_every`, console lines every `log.every` (each also at the first and last step).
+    statistics, scalars and metrics.csv rows come every `log.stats_every` steps, histograms and
+    the statistics' update ratio every `log.hist_every`, console lines every `log.every` (each
+    also at the first and last step).
     Losses accumulate on the device; the host reads them only when it writes.
     """
 
@@ -63,6 +64,7 @@ class TrainingRecorder:
 
         `loss`, the step's loss, is read only if a gradient is non-finite, for the diagnosis.
         """
+        histogram_step = is_due(step, self.hist_every, self.steps)
         if is_due(step, self.stats_every, self.steps):
             self._stats = self.monitor.parameter_stats()
             try:
@@ -71,8 +73,11 @@ class TrainingRecorder:
                 # the run stops here: the diagnosis records why before the error propagates
                 self.diagnose_stop(step, float("nan") if loss is None else float(loss))
                 raise
-            self.monitor.remember_weights()
-        if is_due(step, self.hist_every, self.steps):
+            # NOTE: the update ratio needs a copy of every weight, a pass as costly as all the
+            # other statistics together, so it comes on histogram steps only (else None)
+            if histogram_step:
+                self.monitor.remember_weights()
+        if histogram_step:
             self.run_log.histograms(step, self.monitor.histograms())
 
     def after_update(
@@ -87,7 +92,8 @@ class TrainingRecorder:
         scalars, stats = {}, None
         if self._stats is not None:
             stats, self._stats = self._stats, None
-            stats.update_ratio = self.monitor.update_ratio()
+            if self.monitor.remembers_weights:
+                stats.update_ratio = self.monitor.update_ratio()
             self._total_grad_norm = stats.total_grad_norm
             scalars.update(self._scalar_window.close())
             scalars.update(stats.scalars())
