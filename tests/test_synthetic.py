@@ -94,3 +94,11 @@ def test_images_are_grey_uint8_of_the_configured_size(compose_config):
 def test_bad_renderer_settings_are_refused_in_one_line(compose_config, override, message):
     with pytest.raises(ConfigError, match=message):
         build_datasets(compose_config([*SMALL, override]).data)
+
+
+def test_render_samples_writes_a_png_grid(tmp_path):
+    from scripts.render_samples import main
+
+    output = tmp_path / "grid.png"
+    main(["--output", str(output), "--rows", "2", "--columns", "3", "data.train_size=6"])
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
