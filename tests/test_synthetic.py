@@ -100,5 +100,16 @@ def test_render_samples_writes_a_png_grid(tmp_path):
     from scripts.render_samples import main
 
     output = tmp_path / "grid.png"
-    main(["--output", str(output), "--rows", "2", "--columns", "3", "data.train_size=6"])
+    main(
+        [
+            "--output",
+            str(output),
+            "--rows",
+            "2",
+            "--columns",
+            "3",
+            "data.train_size=6",
+            "data.val_size=1",
+        ]
+    )
     assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
