@@ -58,13 +58,13 @@ def draw_parameters(data_cfg, split: str, indices) -> dict[str, torch.Tensor]:
         uniforms.append(stream.random(len(_UNIFORMS), dtype=np.float32))
         noise.append(stream.standard_normal((data_cfg.height, data_cfg.width), dtype=np.float32))
     table = torch.from_numpy(np.stack(uniforms)) if uniforms else torch.zeros(0, len(_UNIFORMS))
-    u = dict(zip(_UNIFORMS, table.unbind(-1), strict=True))
+    uniform = dict(zip(_UNIFORMS, table.unbind(-1), strict=True))
 
     def spread(name: str, low: float, high: float) -> torch.Tensor:
-        return low + (high - low) * u[name]
+        return low + (high - low) * uniform[name]
 
     def symmetric(name: str, half_range_deg: float) -> torch.Tensor:
-        return math.radians(half_range_deg) * (2 * u[name] - 1)
+        return math.radians(half_range_deg) * (2 * uniform[name] - 1)
 
     return {
         "gaze": torch.stack(
@@ -109,26 +109,26 @@ def _column(values: torch.Tensor) -> torch.Tensor:
 
 def render_eyes(parameters: dict[str, torch.Tensor], height: int, width: int) -> torch.Tensor:
     """(N, 1, height, width) uint8 eye patches from draw_parameters' dict."""
-    p = {name: _column(value) for name, value in parameters.items() if value.dim() == 1}
-    unit = width / 60.0 * p["scale"]
+    sample = {name: _column(value) for name, value in parameters.items() if value.dim() == 1}
+    unit = width / 60.0 * sample["scale"]
     edge = _EDGE * width / 60.0
     xs = torch.arange(width, dtype=torch.float32).view(1, 1, width) + 0.5
     ys = torch.arange(height, dtype=torch.float32).view(1, height, 1) + 0.5
-    centre_x = width / 2 + p["shift_x"] * width / 60.0
-    centre_y = height / 2 + p["shift_y"] * width / 60.0
+    centre_x = width / 2 + sample["shift_x"] * width / 60.0
+    centre_y = height / 2 + sample["shift_y"] * width / 60.0
     dx, dy = xs - centre_x, ys - centre_y
 
     # socket frame: the head's in-plane roll, and a small head pose that shifts and narrows
     # the opening a little relative to the eyeball
-    cos_roll, sin_roll = torch.cos(p["roll"]), torch.sin(p["roll"])
-    socket_x = cos_roll * dx + sin_roll * dy - 2.0 * unit * torch.sin(p["head_yaw"])
-    socket_y = -sin_roll * dx + cos_roll * dy + 2.0 * unit * torch.sin(p["head_pitch"])
-    half_width = _CORNER_HALF_WIDTH * unit * torch.cos(p["head_yaw"])
+    cos_roll, sin_roll = torch.cos(sample["roll"]), torch.sin(sample["roll"])
+    socket_x = cos_roll * dx + sin_roll * dy - 2.0 * unit * torch.sin(sample["head_yaw"])
+    socket_y = -sin_roll * dx + cos_roll * dy + 2.0 * unit * torch.sin(sample["head_pitch"])
+    half_width = _CORNER_HALF_WIDTH * unit * torch.cos(sample["head_yaw"])
     across = 1 - (socket_x / half_width) ** 2  # 1 mid-eye, 0 at the corners, < 0 beyond
 
     # eyelids: looking up lifts the upper lid and lowers the lower one a little
     pitch = _column(parameters["gaze"][:, 0])
-    opening = p["openness"] * (1 + 0.5 * torch.sin(p["head_pitch"]))
+    opening = sample["openness"] * (1 + 0.5 * torch.sin(sample["head_pitch"]))
     upper = -_UPPER_LID * unit * opening * (1 + 1.3 * pitch) * across
     lower = _LOWER_LID * unit * opening * (1 - 0.4 * pitch) * across
     aperture = _soft_inside(socket_y - upper, edge) * _soft_inside(lower - socket_y, edge)
@@ -147,20 +147,20 @@ def render_eyes(parameters: dict[str, torch.Tensor], height: int, width: int) ->
     ellipse = torch.sqrt((along / facing) ** 2 + sideways**2)
     iris_radius = _IRIS_RADIUS * unit
     iris = _soft_inside(iris_radius - ellipse, edge)
-    pupil = _soft_inside(p["pupil"] * iris_radius - ellipse, edge)
-    glint_x = 0.55 * _EYEBALL_RADIUS * unit * gaze_x + p["glint_x"] * unit
-    glint_y = 0.55 * _EYEBALL_RADIUS * unit * gaze_y + p["glint_y"] * unit
+    pupil = _soft_inside(sample["pupil"] * iris_radius - ellipse, edge)
+    glint_x = 0.55 * _EYEBALL_RADIUS * unit * gaze_x + sample["glint_x"] * unit
+    glint_y = 0.55 * _EYEBALL_RADIUS * unit * gaze_y + sample["glint_y"] * unit
     glint = torch.exp(-((dx - glint_x) ** 2 + (dy - glint_y) ** 2) / (2 * (0.7 * unit) ** 2))
 
     # shading: the sclera darkens towards the corners and under the upper lid's shadow; the
     # iris darkens towards the limbus
     below_lid = (socket_y - upper).clamp(min=0)
     sclera = (
-        p["sclera"]
+        sample["sclera"]
         * (1 - 0.3 * (1 - across.clamp(0, 1)))
         * (1 - 0.3 * torch.exp(-below_lid / (1.5 * unit)))
     )
-    iris_shade = p["iris"] * (1.15 - 0.35 * (ellipse / iris_radius).clamp(max=1) ** 3)
+    iris_shade = sample["iris"] * (1.15 - 0.35 * (ellipse / iris_radius).clamp(max=1) ** 3)
     eye = sclera * (1 - iris) + iris_shade * iris
     eye = eye * (1 - pupil) + 0.05 * pupil
     eye = eye + 0.6 * glint
@@ -168,20 +168,20 @@ def render_eyes(parameters: dict[str, torch.Tensor], height: int, width: int) ->
     # skin: the lid margin (lashes), the crease above the upper lid, the brow at the top
     lid_line = torch.exp(-(((socket_y - upper) / (0.9 * unit)) ** 2)) * across.clamp(0, 1)
     crease = torch.exp(-(((socket_y - (upper - 4.5 * unit)) / (1.2 * unit)) ** 2))
-    brow_y = -(15.0 + 2.0 * p["brow"]) * unit
+    brow_y = -(15.0 + 2.0 * sample["brow"]) * unit
     brow = torch.exp(-(((socket_y - brow_y) / (2.5 * unit)) ** 2))
     brow = brow * torch.exp(-(((socket_x + 3 * unit) / (24 * unit)) ** 4))
-    skin = p["skin"] * (1 - 0.35 * lid_line - 0.12 * crease * across.clamp(0, 1) - 0.3 * brow)
+    skin = sample["skin"] * (1 - 0.35 * lid_line - 0.12 * crease * across.clamp(0, 1) - 0.3 * brow)
     image = skin * (1 - aperture) + eye * aperture
 
     # illumination: a linear gradient across the patch
-    gradient = torch.cos(p["light_angle"]) * (xs / width - 0.5) * 2
-    gradient = gradient + torch.sin(p["light_angle"]) * (ys / height - 0.5) * 2
-    image = image * (1 + p["light_strength"] * gradient)
+    gradient = torch.cos(sample["light_angle"]) * (xs / width - 0.5) * 2
+    gradient = gradient + torch.sin(sample["light_angle"]) * (ys / height - 0.5) * 2
+    image = image * (1 + sample["light_strength"] * gradient)
 
     # camera: blur, then sensor noise, then 8-bit pixels
     image = _blur(image, parameters["blur"])
-    image = image + p["noise_std"] * parameters["noise"]
+    image = image + sample["noise_std"] * parameters["noise"]
     return (image.clamp(0.0, 1.0) * 255).round().to(torch.uint8).unsqueeze(1)
 
 
