@@ -1,9 +1,12 @@
 """The in-memory form every data set takes, and the factory over the `data` config group."""
 
+import importlib
+
 import torch
 from torch.utils.data import Dataset
 
 from gaze.config_checks import check_subset
+from gaze.errors import ConfigError
 
 
 class GazeTensors(Dataset):
@@ -42,13 +45,19 @@ class GazeTensors(Dataset):
         return GazeTensors(self.images[:count], self.gaze[:count], self.mean, self.std)
 
 
+# each data set's builder, imported only when chosen: (module, function)
+BUILDERS = {
+    "synthetic": ("gaze.data.synthetic", "build_synthetic"),
+    "mpiigaze": ("gaze.data.mpiigaze", "build_mpiigaze"),
+    "eth_xgaze": ("gaze.data.eth_xgaze", "build_eth_xgaze"),
+}
+
+
 def build_datasets(data_cfg) -> tuple[GazeTensors, GazeTensors]:
     """(train, val) for the data set a `data` config group names, train cut to `data.subset`."""
-    if data_cfg.name == "synthetic":
-        from gaze.data.synthetic import build_synthetic
-
-        train, val = build_synthetic(data_cfg)
-    else:
-        raise ValueError(f"data.name={data_cfg.name!r} is not known; allowed: synthetic")
+    if data_cfg.name not in BUILDERS:
+        raise ConfigError(f"data.name={data_cfg.name!r} is not known; allowed: {sorted(BUILDERS)}")
+    module, function = BUILDERS[data_cfg.name]
+    train, val = getattr(importlib.import_module(module), function)(data_cfg)
     check_subset(data_cfg.get("subset"), len(train))
     return train.subset(data_cfg.get("subset")), val
