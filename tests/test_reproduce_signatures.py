@@ -10,6 +10,13 @@ from tests.conftest import run_cli
 
 # fewer steps than `make reproduce` (300) keeps CI short; both signatures are clear by then
 STEPS = 150
+# each metrics.csv row is one batch's loss, which varies by several percent from batch to
+# batch with 100 spread-out labels; the start and end of a run are compared as means of rows
+WINDOW = 10
+
+
+def _start_and_end(loss: pd.Series) -> tuple[float, float]:
+    return loss.iloc[:WINDOW].mean(), loss.iloc[-WINDOW:].mean()
 
 
 def _run(tmp_path, experiment: str, seed: int):
@@ -39,8 +46,8 @@ def _backbone_grad_norm(metrics: pd.DataFrame) -> pd.Series:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_underfit_run_stays_flat_with_near_zero_fc2_and_no_backbone_gradient(tmp_path, seed):
     metrics, _, run_dir = _run(tmp_path, "underfit", seed)
-    loss = metrics["train/loss"].dropna()
-    assert abs(loss.iloc[-1] - loss.iloc[0]) <= 0.10 * loss.iloc[0]
+    start, end = _start_and_end(metrics["train/loss"].dropna())
+    assert abs(end - start) <= 0.10 * start
     fc2 = metrics["weight_norm/fc2.weight"]
     assert (fc2 / math.sqrt(2 * 128)).max() < 1e-4  # RMS bounds the mean absolute value
     assert _backbone_grad_norm(metrics).max() < 1e-8
@@ -51,7 +58,7 @@ def test_underfit_run_stays_flat_with_near_zero_fc2_and_no_backbone_gradient(tmp
     assert {"near_zero_weights", "loss_at_baseline"} <= set(findings)
     assert findings["near_zero_weights"]["symptom"] == "near-zero weights at fc2"
     assert findings["vanishing_gradients"]["fix"] == "init=kaiming"
-    assert (metrics["train/baseline_loss"] - loss.iloc[-1]).abs().max() < 0.05 * loss.iloc[-1]
+    assert (metrics["train/baseline_loss"] - end).abs().max() < 0.05 * end
 
 
 @pytest.mark.slow
@@ -59,7 +66,8 @@ def test_underfit_run_stays_flat_with_near_zero_fc2_and_no_backbone_gradient(tmp
 def test_fixed_run_converges_with_live_gradients(tmp_path, seed):
     metrics, summary, run_dir = _run(tmp_path, "fixed", seed)
     loss = metrics["train/loss"].dropna()
-    assert loss.iloc[-1] < 0.1 * loss.iloc[0]
+    start, end = _start_and_end(loss)
+    assert end < 0.1 * start
     assert summary["train/loss"] == pytest.approx(loss.iloc[-1])
     assert (_backbone_grad_norm(metrics) > 1e-3).all()
     assert (metrics["grad_norm/fc2.weight"] > 1e-3).all()
