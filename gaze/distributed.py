@@ -108,7 +108,7 @@ class SilentRecorder:
 
     latest: dict[str, float] = {}
 
-    def before_update(self, step: int) -> None:
+    def before_update(self, step: int, loss=None) -> None:
         pass
 
     def after_update(self, step: int, *args, **kwargs) -> None:

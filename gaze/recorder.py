@@ -41,6 +41,7 @@ class TrainingRecorder:
         log_cfg,
         steps: int,
         device: torch.device,
+        *,
         resume_step: int | None = None,
         diagnosis: Diagnosis | None = None,
     ):
@@ -71,7 +72,7 @@ class TrainingRecorder:
                 self.guard.check_gradients(step, self._stats.grad_norm)
             except NonFiniteError:
                 # the run stops here: the diagnosis records why before the error propagates
-                self.diagnose_stop(step, float("nan") if loss is None else float(loss))
+                self.diagnose_stop(step, float("nan") if loss is None else loss.item())
                 raise
             # NOTE: the update ratio needs a copy of every weight, a pass as costly as all the
             # other statistics together, so it comes on histogram steps only (else None)

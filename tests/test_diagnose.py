@@ -192,7 +192,7 @@ def test_a_run_that_stops_at_a_nan_still_leaves_its_diagnosis(compose_config, tm
     train_set = GazeTensors(images, torch.rand(8, 2), mean=127.0, std=64.0)
     recorder = TrainingRecorder(
         model, tmp_path, cfg.log, 10, torch.device("cpu"),
-        Diagnosis.for_run(cfg.diagnose, model, train_set, 1e-3),
+        diagnosis=Diagnosis.for_run(cfg.diagnose, model, train_set, 1e-3),
     )  # fmt: skip
     loss = model(torch.ones(2, 3)).sum() * math.nan
     loss.backward()

@@ -10,6 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import gaze.train
 from gaze.checkpoint import load_checkpoint
+from gaze.loss import l2_gaze_loss
 from gaze.nonfinite import NonFiniteError
 from tests.conftest import TINY, run_cli
 
@@ -48,15 +49,14 @@ def test_a_nan_gradient_stops_the_run_at_its_step_and_names_the_parameter(
 def test_a_nan_loss_with_finite_gradients_stops_the_run_naming_the_loss(
     compose_config, tmp_path, monkeypatch
 ):
-    loss_function = gaze.train.l2_gaze_loss
     calls = itertools.count(1)
 
     def loss_with_nan_at_step_2(prediction, gaze_true):
         # a constant NaN leaves every gradient finite: only the loss check can see it
-        loss = loss_function(prediction, gaze_true)
+        loss = l2_gaze_loss(prediction, gaze_true)
         return loss + torch.tensor(math.nan) if next(calls) == 2 else loss
 
-    monkeypatch.setattr(gaze.train, "l2_gaze_loss", loss_with_nan_at_step_2)
+    monkeypatch.setattr(gaze.train, "build_loss", lambda fault_cfg: loss_with_nan_at_step_2)
     with pytest.raises(NonFiniteError) as raised:
         gaze.train.train(compose_config(OVERRIDES), tmp_path)
     assert (raised.value.step, raised.value.parameter) == (2, None)
