@@ -43,6 +43,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     train_set = inject_data_fault(train_set, cfg.fault)
     loss_function = build_loss(cfg.fault)
 
+    # NOTE: near-zero weights push activations and Adam's moments into subnormal floats, which
+    # x86 CPUs compute up to ~10x slower; flushing them to 0 changes no value above 1e-38
+    torch.set_flush_denormal(True)
+
     # the seed fixes the initial weights here and, through the sampler, the batch order
     torch.manual_seed(cfg.train.seed)
     model = apply_init(build_model(cfg.model, in_chans=cfg.data.channels), cfg.init).to(device)
