@@ -53,10 +53,18 @@ def plot_losses(left: Run, right: Run, path: Path) -> None:
                 run.baseline_loss, color=colour, linestyle="--", linewidth=1,
                 label=f"{run.name}: baseline (predict the mean gaze) {run.baseline_loss:.3f}",
             )  # fmt: skip
+    _save_log_plot(
+        figure, axes, path, "training step", "L2 gaze loss (radians, log scale)",
+        "Training loss against the input-independent baseline",
+    )  # fmt: skip
+
+
+def _save_log_plot(figure, axes, path: Path, xlabel: str, ylabel: str, title: str) -> None:
+    """Labels a log-scale line plot, gives it a grid and legend, and writes it to `path`."""
     axes.set_yscale("log")
-    axes.set_xlabel("training step")
-    axes.set_ylabel("L2 gaze loss (radians, log scale)")
-    axes.set_title("Training loss against the input-independent baseline")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8)
     figure.savefig(path, dpi=110)
@@ -140,14 +148,11 @@ def plot_gradient_flow(left: Run, right: Run, path: Path) -> None:
     ticks = sorted({0, len(names) - 1, len(names) - 2, *range(0, len(names), 10)})
     axes.set_xticks(ticks, [names[t].removesuffix(".weight") for t in ticks], rotation=30,
                     ha="right", fontsize=7)  # fmt: skip
-    axes.set_yscale("log")
-    axes.set_xlabel("layer (weight tensors, input side to output side)")
-    axes.set_ylabel("mean |gradient| (log scale)")
-    axes.set_title("Gradient flow: the last diagnosis window (or the last histograms) of each run")
-    axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    _save_log_plot(
+        figure, axes, path, "layer (weight tensors, input side to output side)",
+        "mean |gradient| (log scale)",
+        "Gradient flow: the last diagnosis window (or the last histograms) of each run",
+    )  # fmt: skip
 
 
 def _cell(text: str) -> str:
