@@ -72,7 +72,8 @@ class TrainingRecorder:
                 self.guard.check_gradients(step, self._stats.grad_norm)
             except NonFiniteError:
                 # the run stops here: the diagnosis records why before the error propagates
-                self.diagnose_stop(step, float("nan") if loss is None else loss.item())
+                loss_value = float("nan") if loss is None else loss.item()
+                self.diagnose_stop(step, loss_value, self._stats)
                 raise
             # NOTE: the update ratio needs a copy of every weight, a pass as costly as all the
             # other statistics together, so it comes on histogram steps only (else None)
@@ -121,11 +122,12 @@ class TrainingRecorder:
             # written at once, so the findings survive a run that stops at the next step
             self.diagnosis.write(self.run_dir)
 
-    def diagnose_stop(self, step: int, loss: float) -> None:
-        """Diagnoses the current gradients and `loss` and writes the report, as a run stops."""
+    def diagnose_stop(self, step: int, loss: float, stats: ParameterStats | None = None) -> None:
+        """Diagnoses `stats` (measured now if None) and `loss` as a run stops; writes the report."""
         if self.diagnosis is None:
             return
-        for finding in self.diagnosis.observe(step, float(loss), self.monitor.parameter_stats()):
+        stats = self.monitor.parameter_stats() if stats is None else stats
+        for finding in self.diagnosis.observe(step, float(loss), stats):
             log.warning(finding.line())
         self._write_diagnosis(step)
 
