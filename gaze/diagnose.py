@@ -31,6 +31,7 @@ RULES = (
     "near_zero_weights",
     "dead_relus",
     "lr_too_low",
+    "not_generalizing",
     "loss_not_decreasing",
     "loss_at_baseline",
 )
@@ -49,6 +50,7 @@ _POSITIVE_NUMBERS = (
     "min_decrease",
     "plateau_level",
     "input_mean_limit",
+    "chance_sigmas",
 )
 _FRACTIONS = ("vanishing_share", "dead_zero_fraction")
 
@@ -106,12 +108,13 @@ def check_diagnose_config(diagnose_cfg) -> None:
 
 
 @torch.no_grad()
-def data_statistics(dataset, chunk: int = 1024) -> dict[str, float]:
+def data_statistics(dataset, val_set=None, chunk: int = 1024) -> dict[str, float]:
     """The baseline loss and input moments of a data set, in one pass over its batches.
 
     baseline_loss is the L2 gaze loss (radians) of always predicting the mean training gaze:
     the loss of a network that ignores its input. input_mean and input_std are those of the
-    images as the network receives them (after normalisation).
+    images as the network receives them (after normalisation). With `val_set`, also
+    val_baseline_loss (the same constant prediction scored on it) and val_size.
     """
     count, pixel_sum, pixel_squares, gaze_parts = 0, 0.0, 0.0, []
     for start in range(0, len(dataset), chunk):
@@ -123,18 +126,28 @@ def data_statistics(dataset, chunk: int = 1024) -> dict[str, float]:
         gaze_parts.append(gaze.double())
     gaze = torch.cat(gaze_parts)
     input_mean = pixel_sum / count
-    return {
-        "baseline_loss": float(torch.linalg.vector_norm(gaze - gaze.mean(0), dim=-1).mean()),
+    statistics = {
+        "baseline_loss": _constant_prediction_loss(gaze.mean(0), gaze),
         "input_mean": input_mean,
         "input_std": math.sqrt(max(pixel_squares / count - input_mean**2, 0.0)),
     }
+    if val_set is not None and len(val_set):
+        val_gaze = val_set.gaze.double()  # the labels only: no image is normalised for this
+        statistics["val_baseline_loss"] = _constant_prediction_loss(gaze.mean(0), val_gaze)
+        statistics["val_size"] = len(val_set)
+    return statistics
+
+
+def _constant_prediction_loss(prediction: torch.Tensor, gaze: torch.Tensor) -> float:
+    return float(torch.linalg.vector_norm(gaze - prediction, dim=-1).mean())
 
 
 class Diagnosis:
     """Collects statistics steps, runs the rules every `diagnose.every` steps, keeps findings.
 
     names and shapes: the parameters in the order of ParameterStats; lr: the learning rate the
-    run uses (for the suggested fix); data: `data_statistics` of the training set.
+    run uses (for the suggested fix); data: `data_statistics` of the training (and validation)
+    set. Validation passes reach it through `observe_validation`.
     """
 
     def __init__(self, diagnose_cfg, names, shapes, lr: float, data: dict[str, float]):
@@ -149,13 +162,15 @@ class Diagnosis:
         self.window: deque[_Observation] = deque(maxlen=diagnose_cfg.window)
         self.last_step, self.last_check = 0, 0
         self.summary: dict[str, list] = {}
+        self.validation: dict[str, float] | None = None
 
     @classmethod
-    def for_run(cls, diagnose_cfg, model, train_set, lr: float) -> "Diagnosis":
-        """The diagnosis of a training run of `model` on `train_set`."""
+    def for_run(cls, diagnose_cfg, model, train_set, lr: float, val_set=None) -> "Diagnosis":
+        """The diagnosis of a training run of `model` on `train_set`, validated on `val_set`."""
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         shapes = [tuple(p.shape) for _, p in named]
-        return cls(diagnose_cfg, [n for n, _ in named], shapes, lr, data_statistics(train_set))
+        data = data_statistics(train_set, val_set)
+        return cls(diagnose_cfg, [n for n, _ in named], shapes, lr, data)
 
     # -- feeding it ---------------------------------------------------------------------------
 
@@ -169,6 +184,10 @@ class Diagnosis:
         if step % self.cfg.every == 0 or step == 1:
             return self.check(step)
         return []
+
+    def observe_validation(self, step: int, metrics: dict[str, float]) -> None:
+        """Keeps the latest validation pass (`gaze.evaluate.evaluate`'s metrics) for the rules."""
+        self.validation = {"step": step, **metrics}
 
     def check(self, step: int) -> list[Finding]:
         """Runs every rule over the current window; returns the findings that are new."""
@@ -228,6 +247,7 @@ class Diagnosis:
             self._dead_relus(step, vanishing),
         ]
         fired += self._learning_rate(step, vanishing)
+        fired.append(self._not_generalizing(step))
         fired = [f for f in fired if f is not None]
         # the loss rules: a flat loss that the gradients or inputs explain is not a second fault
         explained = {
@@ -368,9 +388,9 @@ class Diagnosis:
         zero_fraction = self._medians("grad_zero_fraction")
         # a gradient that is zero everywhere is vanishing, not dead units
         dead = (zero_fraction >= self.cfg.dead_zero_fraction) & self.is_kernel & ~vanishing
-        # a network that fits its data with few live units is sparse, not broken
-        _, later = self._halves()
-        if not bool(dead.any()) or later < self.cfg.plateau_level * self.baseline_loss:
+        # a network that still learns with few live units is sparse, not broken: silent units
+        # are a finding only where the loss has stalled
+        if not bool(dead.any()) or not self._stall()[0]:
             return None
         hit = [i for i, d in enumerate(dead.tolist()) if d]
         listed = ", ".join(f"{self.names[i]} {float(zero_fraction[i]):.0%}" for i in hit[:5])
@@ -430,6 +450,41 @@ class Diagnosis:
             ]
         return []
 
+    def _not_generalizing(self, step: int) -> Finding | None:
+        val, size = self.validation, self.data.get("val_size", 0)
+        if val is None or "gaze_correlation" not in val or size < 3:
+            return None
+        if val["step"] < self.cfg.warmup_steps or len(self.window) < self.window.maxlen:
+            return None
+        # the training loss must have left the baseline: the network learns something...
+        _, later = self._halves()
+        if not later < (1 - self.cfg.baseline_tolerance) * self.baseline_loss:
+            return None
+        # ...that does not carry over: on held-out samples its predictions are uncorrelated
+        # with the labels, up to chance (the standard error of the mean of the pitch and yaw
+        # correlations of `size` samples is about 1 / sqrt(2 size))
+        chance = self.cfg.chance_sigmas / math.sqrt(2 * size)
+        correlation = val["gaze_correlation"]
+        if not correlation <= chance:
+            return None
+        val_baseline = self.data["val_baseline_loss"]
+        return Finding(
+            "not_generalizing",
+            "training loss falls, validation predictions do not follow the labels",
+            f"validation gaze correlation {correlation:.2f} at step {val['step']} over {size} "
+            f"samples, within chance (<= {chance:.2f}, {self.cfg.chance_sigmas:g} standard "
+            f"errors); validation loss {val['loss']:.4f} against its baseline "
+            f"{val_baseline:.4f}, while the training loss fell to {later:.4f} "
+            f"({later / self.baseline_loss:.0%} of its baseline {self.baseline_loss:.4f})",
+            "the network memorises its training labels without a mapping that holds on new "
+            "images: the labels do not match the images (shuffled, misaligned or from another "
+            "file), or the training set is too small to learn from",
+            "check the labels against the images (scripts/render_samples.py draws them; "
+            "fault=none); then more training samples (data.subset=null)",
+            step,
+            step,
+        )
+
     def _halves(self) -> tuple[float, float]:
         losses = [o.loss for o in self.window]
         if len(losses) < 2:
@@ -437,18 +492,35 @@ class Diagnosis:
         middle = len(losses) // 2
         return sum(losses[:middle]) / middle, sum(losses[middle:]) / (len(losses) - middle)
 
+    def _stall(self) -> tuple[bool, float, float, float]:
+        """Whether the loss has stopped falling, with the two half means and their noise.
+
+        Stalled: above `plateau_level` of the baseline (a loss far below it has converged),
+        and a drop between the window's halves that, even plus two standard errors of the
+        batch-to-batch noise, stays below `min_decrease`. A noisy loss is not called flat on
+        the strength of one unlucky half.
+        """
+        losses = torch.tensor([o.loss for o in self.window], dtype=torch.float64)
+        if len(losses) < 4:
+            return False, float(losses.mean()), float(losses.mean()), math.inf
+        first, second = losses[: len(losses) // 2], losses[len(losses) // 2 :]
+        earlier, later = float(first.mean()), float(second.mean())
+        noise = 2 * math.sqrt(float(first.var() / len(first) + second.var() / len(second)))
+        if later < self.cfg.plateau_level * self.baseline_loss:
+            return False, earlier, later, noise
+        return earlier - later + noise < self.cfg.min_decrease * earlier, earlier, later, noise
+
     def _loss_not_decreasing(self, step: int) -> Finding | None:
-        earlier, later = self._halves()
-        # a loss far below the baseline has converged, not stalled
-        low = later < self.cfg.plateau_level * self.baseline_loss
-        if later < earlier * (1 - self.cfg.min_decrease) or low:
+        stalled, earlier, later, noise = self._stall()
+        if not stalled:
             return None
         steps = f"steps {self.window[0].step}-{self.window[-1].step}"
         return Finding(
             "loss_not_decreasing",
             "loss not decreasing",
             f"mean training loss {earlier:.4f} then {later:.4f} over the two halves of {steps} "
-            f"(needs a drop of {self.cfg.min_decrease:.0%}), above {self.cfg.plateau_level:.0%} "
+            f"(a drop of {earlier - later:+.4f}, noise +-{noise:.4f}; needs "
+            f"{self.cfg.min_decrease:.0%}), above {self.cfg.plateau_level:.0%} "
             f"of the baseline {self.baseline_loss:.4f}; the gradients look healthy",
             "the labels do not follow from the inputs (shuffled or misaligned labels), or the "
             "model cannot fit them",
@@ -502,6 +574,8 @@ class Diagnosis:
             "final_loss": final if final is None or math.isfinite(final) else str(final),
             "input_mean": self.data["input_mean"],
             "input_std": self.data["input_std"],
+            "val_baseline_loss": self.data.get("val_baseline_loss"),
+            "validation": self.validation,
             "findings": [asdict(f) for f in self.ordered_findings()],
             "thresholds": {k: self.cfg[k] for k in self.cfg},
             "parameters": self.summary,

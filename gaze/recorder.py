@@ -15,7 +15,13 @@ from gaze.run_log import RunLog
 
 log = logging.getLogger(__name__)
 
-METRIC_TAGS = ["train/loss", "train/angular_error_deg", "val/loss", "val/angular_error_deg"]
+METRIC_TAGS = [
+    "train/loss",
+    "train/angular_error_deg",
+    "val/loss",
+    "val/angular_error_deg",
+    "val/gaze_correlation",
+]
 
 
 def is_due(step: int, every: int, last_step: int) -> bool:
@@ -92,6 +98,9 @@ class TrainingRecorder:
         self.guard.watch_loss(step, loss)
 
         scalars, stats = {}, None
+        if val_metrics and self.diagnosis is not None:
+            # before the statistics of this step, so a check at this step sees this pass
+            self.diagnosis.observe_validation(step, val_metrics)
         if self._stats is not None:
             stats, self._stats = self._stats, None
             if self.monitor.remembers_weights:

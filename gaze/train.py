@@ -63,7 +63,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     network = distributed.unwrap(model)
     recorder = distributed.SilentRecorder()
     if distributed.is_main_process():
-        diagnosis = Diagnosis.for_run(cfg.diagnose, network, train_set, cfg.train.lr)
+        diagnosis = Diagnosis.for_run(cfg.diagnose, network, train_set, cfg.train.lr, val_set)
         recorder = TrainingRecorder(
             network, run_dir, cfg.log, steps, device,
             resume_step=start_step if cfg.train.resume else None, diagnosis=diagnosis,

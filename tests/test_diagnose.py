@@ -129,6 +129,60 @@ def test_dead_relus_but_not_when_the_gradient_is_all_zero(diagnose_cfg):
     assert rules(run_rules(diagnose_cfg, stats=dead, loss=lambda step: 0.1 * 0.99**step)) == []
 
 
+def noisy(level: float, slope: float = 0.0, spread: float = 0.05):
+    """A loss around `level` (falling by `slope` a step) with deterministic batch-to-batch noise."""
+    return lambda step: level - slope * step + spread * ((step * 7919) % 13 / 6 - 1)
+
+
+def test_a_noisy_loss_is_not_called_stalled_on_one_unlucky_half(diagnose_cfg):
+    dead = healthy_stats(grad_zero_fraction=[0.0, 0.0, 0.95, 0.0, 0.0])
+    # still learning, with most of fc1 silent on each batch: sparse, not dead
+    assert rules(run_rules(diagnose_cfg, stats=dead, loss=noisy(0.32, slope=5e-4))) == []
+    # the same noise around a loss that really is flat is still seen as flat
+    flat = run_rules(diagnose_cfg, loss=noisy(0.30, spread=0.002))
+    assert rules(flat) == ["loss_not_decreasing"]
+    assert "noise +-" in flat.ordered_findings()[0].evidence
+
+
+VALIDATED = {**DATA, "val_baseline_loss": 0.41, "val_size": 128}
+
+
+def run_validated(cfg, correlation, loss=lambda step: 0.9 * 0.97**step, val_step=40, steps=60):
+    """Like run_rules, with one validation pass of the given gaze correlation at `val_step`."""
+    diagnosis = Diagnosis(cfg, NAMES, SHAPES, 1e-3, VALIDATED)
+    for step in range(1, steps + 1):
+        if step == val_step:
+            metrics = {"loss": 0.45, "angular_error_deg": 25.0, "gaze_correlation": correlation}
+            diagnosis.observe_validation(step, metrics)
+        diagnosis.observe(step, loss(step), healthy_stats())
+    diagnosis.finish()
+    return diagnosis
+
+
+def test_not_generalizing_when_validation_predictions_are_chance(diagnose_cfg):
+    diagnosis = run_validated(diagnose_cfg, correlation=0.03)
+    assert rules(diagnosis) == ["not_generalizing"]
+    finding = diagnosis.ordered_findings()[0]
+    assert "correlation 0.03 at step 40 over 128 samples" in finding.evidence
+    assert "<= 0.12" in finding.evidence  # 2 / sqrt(2 * 128)
+    assert finding.first_step == 40
+    # predictions that follow the labels, even weakly but beyond chance, generalise
+    assert rules(run_validated(diagnose_cfg, correlation=0.2)) == []
+
+
+def test_not_generalizing_needs_a_training_loss_below_baseline_and_a_late_enough_pass(
+    diagnose_cfg,
+):
+    # a network that learns nothing at all is at the baseline, not memorising
+    at_baseline = run_validated(diagnose_cfg, correlation=0.0, loss=noisy(0.40, spread=0.004))
+    assert "not_generalizing" not in rules(at_baseline)
+    assert "loss_at_baseline" in rules(at_baseline)
+    # a pass during the warmup says nothing yet (warmup_steps is 40)
+    assert rules(run_validated(diagnose_cfg, correlation=0.0, val_step=30)) == []
+    # without a validation pass the rule stays quiet
+    assert rules(run_rules(diagnose_cfg)) == []
+
+
 def test_learning_rate_too_high_or_too_low_from_update_ratios(diagnose_cfg):
     high = healthy_stats(update_ratio=[0.3, 0.2, 0.5, 0.4, 1.0])
     diagnosis = run_rules(diagnose_cfg, stats=high, lr=0.1)

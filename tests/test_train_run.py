@@ -50,6 +50,18 @@ def test_histograms_come_at_the_first_step_every_hist_every_steps_and_the_last(t
     assert [e.step for e in events.Histograms("gradient/fc2.weight")] == [1, 2, 4, 5]
     assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 4, 5]
     assert [e.step for e in events.Scalars("val/loss")] == [2, 4, 5]
+    assert [e.step for e in events.Scalars("val/gaze_correlation")] == [2, 4, 5]
+
+
+def test_the_diagnosis_sees_the_last_validation_pass(tiny_run):
+    import json
+
+    _, run_dir, summary = tiny_run
+    diagnosis = json.loads((run_dir / "diagnosis.json").read_text())
+    assert diagnosis["validation"]["step"] == 5
+    assert diagnosis["validation"]["loss"] == pytest.approx(summary["val/loss"])
+    assert -1 <= diagnosis["validation"]["gaze_correlation"] <= 1
+    assert diagnosis["val_baseline_loss"] > 0
 
 
 def test_metrics_csv_holds_the_same_scalars(tiny_run):
