@@ -590,6 +590,7 @@ class Diagnosis:
                 f"{self.cfg.every} steps over windows of {self.cfg.window}). Training loss "
                 f"{self.window[-1].loss:.4f} against the baseline "
                 f"{self.baseline_loss:.4f} of predicting the mean gaze."
+                + self._validation_sentence()
             )
             return "\n".join(lines) + "\n"
         count = len(self.findings)
@@ -609,6 +610,17 @@ class Diagnosis:
                 f"- seen: steps {finding.first_step}-{finding.last_step} ({still})",
             ]
         return "\n".join(lines) + "\n"
+
+    def _validation_sentence(self) -> str:
+        val, size = self.validation, self.data.get("val_size", 0)
+        if val is None or "gaze_correlation" not in val or not size:
+            return ""
+        chance = self.cfg.chance_sigmas / math.sqrt(2 * size)
+        return (
+            f" Validation at step {val['step']}: loss {val['loss']:.4f} against its baseline "
+            f"{self.data['val_baseline_loss']:.4f}, gaze correlation "
+            f"{val['gaze_correlation']:.2f} (chance up to {chance:.2f})."
+        )
 
     def write(self, run_dir: Path) -> None:
         """Writes diagnosis.json and diagnosis.md into `run_dir`."""

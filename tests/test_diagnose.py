@@ -167,7 +167,12 @@ def test_not_generalizing_when_validation_predictions_are_chance(diagnose_cfg):
     assert "<= 0.12" in finding.evidence  # 2 / sqrt(2 * 128)
     assert finding.first_step == 40
     # predictions that follow the labels, even weakly but beyond chance, generalise
-    assert rules(run_validated(diagnose_cfg, correlation=0.2)) == []
+    generalizing = run_validated(diagnose_cfg, correlation=0.2)
+    assert rules(generalizing) == []
+    assert (
+        "Validation at step 40: loss 0.4500 against its baseline 0.4100, gaze correlation 0.20 "
+        "(chance up to 0.12)." in generalizing.markdown()
+    )
 
 
 def test_not_generalizing_needs_a_training_loss_below_baseline_and_a_late_enough_pass(
