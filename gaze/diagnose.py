@@ -226,6 +226,25 @@ class Diagnosis:
         self.summary = self._parameter_summary()
         return new
 
+    def state_dict(self) -> dict:
+        """What a checkpoint needs for a resumed run to go on diagnosing as if never stopped."""
+        return {
+            "findings": [asdict(f) for f in self.findings.values()],
+            "window": [(o.step, o.loss, asdict(o.stats)) for o in self.window],
+            "last_step": self.last_step,
+            "last_check": self.last_check,
+            "validation": self.validation,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.findings = {f["rule"]: Finding(**f) for f in state["findings"]}
+        self.window.clear()
+        for step, loss, stats in state["window"]:
+            self.window.append(_Observation(step, loss, ParameterStats(**stats)))
+        self.last_step, self.last_check = state["last_step"], state["last_check"]
+        self.validation = state["validation"]
+        self.summary = self._parameter_summary() if self.window else {}
+
     # -- the rules ----------------------------------------------------------------------------
 
     def _medians(self, field_name: str) -> torch.Tensor | None:

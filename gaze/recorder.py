@@ -173,12 +173,13 @@ class TrainingRecorder:
         self.run_log.close()
 
     def state_dict(self) -> dict:
-        """What a checkpoint needs to continue the windows and the summary exactly."""
+        """What a checkpoint needs to continue the windows, the summary and the diagnosis."""
         return {
             "latest": dict(self.latest),
             "total_grad_norm": self._total_grad_norm,
             "scalar_window": self._scalar_window.state_dict(),
             "console_window": self._console_window.state_dict(),
+            "diagnosis": None if self.diagnosis is None else self.diagnosis.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -186,6 +187,9 @@ class TrainingRecorder:
         self._total_grad_norm = state["total_grad_norm"]
         self._scalar_window.load_state_dict(state["scalar_window"])
         self._console_window.load_state_dict(state["console_window"])
+        # checkpoints written before the diagnosis was saved start it afresh
+        if self.diagnosis is not None and state.get("diagnosis") is not None:
+            self.diagnosis.load_state_dict(state["diagnosis"])
 
 
 class _Window:

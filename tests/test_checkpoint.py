@@ -96,6 +96,9 @@ def test_a_run_killed_mid_way_then_resumed_matches_an_uninterrupted_run(compose_
     assert summary == expected
     assert _scalars(run_dir, "train/loss") == _scalars(reference, "train/loss")
     assert load_checkpoint(run_dir)["step"] == steps
+    # the diagnosis goes on from the checkpoint's window and findings, not afresh
+    for report in ("diagnosis.json", "diagnosis.md"):
+        assert (run_dir / report).read_text() == (reference / report).read_text()
 
 
 def test_a_resume_must_keep_the_config_the_run_started_with(compose_config, tmp_path):
