@@ -11,14 +11,14 @@ from gaze.faults import careless_dead_zone_loss, check_fault
 from gaze.train import train
 
 # short runs of the fixed experiment; the diagnosis looks at windows of 16 steps after 16, and
-# at validation passes over 128 samples every 20 steps
+# at validation passes over 128 samples every 30 steps
 LAB = [
     "experiment=fixed",
     "data.train_size=100",
     "data.val_size=128",
     "train.batch_size=16",
     "train.steps=60",
-    "train.eval_every=20",
+    "train.eval_every=30",
     "log.every=10",
     "log.hist_every=30",
     "diagnose.every=4",
