@@ -4,7 +4,9 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
@@ -12,13 +14,14 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gaze import distributed
 from gaze.checkpoint import Checkpointer, resume_state
 from gaze.config_checks import check_config, check_group_choices_or_exit
-from gaze.data import StepBatchSampler, build_datasets, make_loader
+from gaze.data import GazeTensors, StepBatchSampler, build_datasets, make_loader
 from gaze.device import resolve_device
 from gaze.diagnose import Diagnosis, check_diagnose_config
 from gaze.errors import ConfigError, exit_with_error
@@ -38,10 +41,36 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     check_config(cfg)
     check_fault(cfg.fault)
     check_diagnose_config(cfg.diagnose)
+    run = _build_run(cfg, Path(run_dir))
+    elapsed = _loop(run, cfg.train.eval_every)
+    if not distributed.is_main_process():
+        return {}
+    return _write_summary(run, Path(run_dir), elapsed)
+
+
+@dataclass
+class _Run:
+    """What one training run is made of, built (or restored from a checkpoint) before step 1."""
+
+    model: torch.nn.Module  # what the loop calls: the network, wrapped in DDP under torchrun
+    network: torch.nn.Module  # the network itself: measured, validated and checkpointed
+    optimizer: torch.optim.Optimizer
+    loss_function: Callable
+    loader: DataLoader
+    val_set: GazeTensors
+    recorder: TrainingRecorder | distributed.SilentRecorder
+    checkpoints: Checkpointer
+    device: torch.device
+    steps: int
+    start_step: int
+    earlier_seconds: float  # training time of the steps before a resume
+
+
+def _build_run(cfg: DictConfig, run_dir: Path) -> _Run:
+    """The data, model, optimiser, recorder and checkpoints of a run; restored on a resume."""
     device = distributed.process_device(resolve_device(cfg.train.device))
     train_set, val_set = build_datasets(cfg.data)
     train_set = inject_data_fault(train_set, cfg.fault)
-    loss_function = build_loss(cfg.fault)
 
     # NOTE: near-zero weights push activations and Adam's moments into subnormal floats, which
     # x86 CPUs compute up to ~10x slower; flushing them to 0 changes no value above 1e-38
@@ -54,6 +83,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     steps = cfg.train.steps
     resumed = resume_state(run_dir, cfg.train.resume, steps)
     start_step = resumed["step"] if resumed else 0
+
     # each process reads its slice of the global batch; only rank 0 records
     sampler = StepBatchSampler(
         len(train_set), cfg.train.batch_size, cfg.train.seed, steps, start_step=start_step,
@@ -68,64 +98,84 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             network, run_dir, cfg.log, steps, device,
             resume_step=start_step if cfg.train.resume else None, diagnosis=diagnosis,
         )  # fmt: skip
+
+    # a resumed run continues from its checkpoint's weights, optimiser and recorder
     checkpoints = Checkpointer(run_dir, cfg.train.ckpt_every, steps, network, optimizer, recorder)
     if resumed:
         checkpoints.restore(resumed)
-    loader = make_loader(train_set, sampler, workers=cfg.train.workers)
     log.info(
         "training %s (init %s) on %d %s samples for %d steps on %s | run %s",
         cfg.model.name, cfg.init.scheme, len(train_set), cfg.data.name, steps, device, run_dir,
     )  # fmt: skip
+    return _Run(
+        model=model,
+        network=network,
+        optimizer=optimizer,
+        loss_function=build_loss(cfg.fault),
+        loader=make_loader(train_set, sampler, workers=cfg.train.workers),
+        val_set=val_set,
+        recorder=recorder,
+        checkpoints=checkpoints,
+        device=device,
+        steps=steps,
+        start_step=start_step,
+        earlier_seconds=resumed["train_seconds"] if resumed else 0.0,
+    )
 
-    started = time.perf_counter() - (resumed["train_seconds"] if resumed else 0.0)
-    model.train()
-    quiet = None if distributed.is_main_process() else True  # None: a bar on terminals only
+
+def _loop(run: _Run, eval_every: int) -> float:
+    """The training steps of `run`; returns the seconds they took (with those before a resume)."""
+    main_process = distributed.is_main_process()
+    started = time.perf_counter() - run.earlier_seconds
+    run.model.train()
     with (
-        closing(recorder),
+        closing(run.recorder),
         logging_redirect_tqdm(),
-        tqdm(total=steps, initial=start_step, desc="train", disable=quiet) as progress,
-    ):
-        for step, (images, gaze) in enumerate(loader, start=start_step + 1):
-            images, gaze = images.to(device, non_blocking=True), gaze.to(device, non_blocking=True)
+        # disable=None: a progress bar on terminals only
+        tqdm(total=run.steps, initial=run.start_step, desc="train",
+             disable=None if main_process else True) as progress,
+    ):  # fmt: skip
+        for step, (images, gaze) in enumerate(run.loader, start=run.start_step + 1):
+            images = images.to(run.device, non_blocking=True)
+            gaze = gaze.to(run.device, non_blocking=True)
 
             # forward and backward
-            prediction = model(images)
-            loss = loss_function(prediction, gaze)
-            optimizer.zero_grad(set_to_none=True)
+            prediction = run.model(images)
+            loss = run.loss_function(prediction, gaze)
+            run.optimizer.zero_grad(set_to_none=True)
             loss.backward()
 
             # measure the gradients this step applies (all-reduced already), then apply them
-            recorder.before_update(step, loss)
-            optimizer.step()
+            run.recorder.before_update(step, loss)
+            run.optimizer.step()
 
             # validate on the held-out split, and record the step
             val_metrics = None
-            if distributed.is_main_process() and (
-                step % cfg.train.eval_every == 0 or step == steps
-            ):
-                val_metrics = evaluate(network, val_set, device)
-            recorder.after_update(
+            if main_process and (step % eval_every == 0 or step == run.steps):
+                val_metrics = evaluate(run.network, run.val_set, run.device)
+            run.recorder.after_update(
                 step, *distributed.global_batch(loss, prediction, gaze), val_metrics
             )
-            if distributed.is_main_process() and checkpoints.is_due(step):
-                checkpoints.save(step, time.perf_counter() - started)
+            if main_process and run.checkpoints.is_due(step):
+                run.checkpoints.save(step, time.perf_counter() - started)
             progress.update()
+    return time.perf_counter() - started
 
-    elapsed = time.perf_counter() - started
-    if not distributed.is_main_process():
-        return {}
+
+def _write_summary(run: _Run, run_dir: Path, elapsed: float) -> dict:
+    """summary.json and the closing console line: the last metrics and the speed."""
     summary = {
-        **recorder.latest,
-        "steps": steps,
-        "steps_per_second": steps / elapsed,
+        **run.recorder.latest,
+        "steps": run.steps,
+        "steps_per_second": run.steps / elapsed,
         "run_dir": str(run_dir),
     }
-    (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     log.info(
         "done | train loss %.4f | train angle %.1f deg | val loss %.4f | val angle %.1f deg"
         " | run %s | view: tensorboard --logdir %s",
         summary["train/loss"], summary["train/angular_error_deg"], summary["val/loss"],
-        summary["val/angular_error_deg"], run_dir, Path(run_dir).parent,
+        summary["val/angular_error_deg"], run_dir, run_dir.parent,
     )  # fmt: skip
     return summary
 
