@@ -91,17 +91,11 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _verdict(diagnosis: dict | None) -> str | None:
-    """The diagnosis in a few words: its verdict, else the names of its findings, else healthy."""
+    """The diagnosis in a few words: healthy, or the rules that fired, causes first."""
     if diagnosis is None:
         return None
-    if diagnosis.get("verdict"):
-        return str(diagnosis["verdict"])
-    findings = diagnosis.get("findings") or []
-    names = [
-        str(f.get("name") or f.get("fault") or f.get("finding") or f) if isinstance(f, dict) else f
-        for f in findings
-    ]
-    return ", ".join(map(str, names)) if names else "healthy"
+    rules = [finding["rule"] for finding in diagnosis.get("findings", [])]
+    return ", ".join(rules) if rules else "healthy"
 
 
 def sweep_table(sweep_dir: Path) -> pd.DataFrame:

@@ -113,11 +113,15 @@ def test_table_reads_the_diagnosis_verdict_and_marks_unfinished_jobs(tmp_path):
         (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
     first = tmp_path / "0_init=near_zero"
     (first / "summary.json").write_text(json.dumps({"train/loss": 0.4, "steps_per_second": 3.0}))
-    (first / "diagnosis.json").write_text(json.dumps({"verdict": "vanishing gradients"}))
+    # diagnosis.json lists its findings causes first
+    findings = [{"rule": "vanishing_gradients"}, {"rule": "loss_at_baseline"}]
+    report = {"verdict": "problems found", "findings": findings}
+    (first / "diagnosis.json").write_text(json.dumps(report))
 
     table = sweep_table(tmp_path)
     assert table["status"].tolist() == ["ok", "incomplete"]
-    assert table["verdict"].tolist()[0] == "vanishing gradients"
+    assert table["verdict"].tolist()[0] == "vanishing_gradients, loss_at_baseline"
+    assert pd.isna(table["verdict"].tolist()[1])  # no diagnosis.json yet
     assert "summary.json" in table["error"].tolist()[1]
 
 
