@@ -15,8 +15,8 @@ SWEEP_DIR := runs/sweeps/grid_$(shell date +%Y-%m-%d_%H-%M-%S)
 endif
 LOGDIR ?= runs
 
-.PHONY: setup reproduce-fail reproduce-fix reproduce compare sweep bench tensorboard test \
-	test-fast lint format clean-runs
+.PHONY: setup reproduce-fail reproduce-fix reproduce compare fault-lab sweep bench tensorboard \
+	test test-fast lint format clean-runs
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ reproduce: reproduce-fail reproduce-fix
 
 compare: $(INSTALLED)
 	$(PY) scripts/compare.py $(RUN_A) $(RUN_B) --out $(COMPARE_OUT)
+
+# one short run per injected fault, then the matrix of which finding named which (runs/fault_lab/)
+fault-lab: $(INSTALLED)
+	$(PY) scripts/fault_lab.py $(ARGS)
 
 # the grid of conf/sweep/grid.yaml, then its table; the table lists failed jobs too, and the
 # target still fails when a job did

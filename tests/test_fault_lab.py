@@ -1,78 +1,46 @@
 """The fault lab: each injected fault is diagnosed by its own finding first, and no other's."""
 
-import json
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from gaze.errors import ConfigError
-from gaze.faults import careless_dead_zone_loss, check_fault
+from gaze.fault_lab import (
+    EXPECTED,
+    lab_overrides,
+    matrix_lines,
+    matrix_markdown,
+    mismatches,
+    rules_named,
+    run_name,
+)
+from gaze.faults import FAULTS, careless_dead_zone_loss, check_fault
+from gaze.nonfinite import NonFiniteError
 from gaze.train import train
-
-# short runs of the fixed experiment; the diagnosis looks at windows of 16 steps after 16, and
-# at validation passes over 128 samples every 30 steps
-LAB = [
-    "experiment=fixed",
-    "data.train_size=100",
-    "data.val_size=128",
-    "train.batch_size=16",
-    "train.steps=60",
-    "train.eval_every=30",
-    "log.every=10",
-    "log.hist_every=30",
-    "diagnose.every=4",
-    "diagnose.window=16",
-    "diagnose.warmup_steps=16",
-]
-
-# each fault, and the finding that names it
-EXPECTED = {
-    "none": None,
-    "init=near_zero": "vanishing_gradients",
-    "fault=unnormalized_input": "input_not_normalized",
-    # the network memorises 100 shuffled labels about as fast as true ones, so only the
-    # validation pass tells them apart
-    "fault=corrupt_labels": "not_generalizing",
-    "fault=nan_loss": "non_finite",
-    "fault=lr_too_high": "lr_too_high",
-}
-SIGNATURES = [s for s in EXPECTED.values() if s]
+from tests.conftest import REPO
 
 
 def _diagnose(compose_config, tmp_path, fault: str) -> list[str]:
-    overrides = LAB if fault == "none" else [*LAB, *fault.split()]
-    run_dir = tmp_path / fault.replace("=", "-").replace(" ", "_")
+    run_dir = tmp_path / run_name(fault)
     run_dir.mkdir()
     try:
-        train(compose_config(overrides), run_dir)
-    except Exception:
+        train(compose_config(lab_overrides(fault)), run_dir)
+    except NonFiniteError:
         # a run may stop at its first non-finite value; its diagnosis is written by then
         if fault != "fault=nan_loss":
             raise
-    diagnosis = json.loads((run_dir / "diagnosis.json").read_text())
-    return [finding["rule"] for finding in diagnosis["findings"]]
+    return rules_named(run_dir)
 
 
 @pytest.mark.slow
 def test_each_fault_is_named_first_and_confused_with_no_other(compose_config, tmp_path):
     named = {fault: _diagnose(compose_config, tmp_path, fault) for fault in EXPECTED}
-
-    # the confusion matrix: faults down, the findings that name them across
-    width = max(len(s) for s in SIGNATURES)
-    print("\n" + " " * 26 + " ".join(s[:width].rjust(width) for s in SIGNATURES))
-    for fault, rules in named.items():
-        cells = " ".join(("X" if s in rules else ".").rjust(width) for s in SIGNATURES)
-        print(f"{fault:>25} {cells}   all: {', '.join(rules) or 'healthy'}")
-
-    for fault, expected in EXPECTED.items():
-        rules = named[fault]
-        if expected is None:
-            assert rules == [], f"the healthy run was diagnosed with {rules}"
-            continue
-        assert rules and rules[0] == expected, f"{fault}: {rules}"
-        others = set(SIGNATURES) - {expected}
-        assert not others & set(rules), f"{fault} also named {others & set(rules)}"
+    print("\n" + "\n".join(matrix_lines(named)))
+    assert mismatches(named) == []
+    assert set(named) == {"none", "init=near_zero", *(f"fault={f}" for f in FAULTS[1:])}
 
 
 @pytest.mark.slow
@@ -82,6 +50,44 @@ def test_the_healthy_and_the_shuffled_labels_verdicts_hold_for_another_seed(
     assert _diagnose(compose_config, tmp_path, "train.seed=1") == []
     shuffled = _diagnose(compose_config, tmp_path, "fault=corrupt_labels train.seed=1")
     assert shuffled == ["not_generalizing"]
+
+
+@pytest.mark.slow
+def test_the_fault_lab_script_runs_the_chosen_faults_and_keeps_earlier_results(tmp_path):
+    out = tmp_path / "lab"
+    script = [sys.executable, str(REPO / "scripts" / "fault_lab.py"), "--out", str(out)]
+    chosen = ["--faults", "none", "fault=nan_loss"]
+    result = subprocess.run([*script, *chosen], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = (out / "fault_lab.md").read_text()
+    assert "| `none` | . | . | . | . | . | healthy |" in report
+    assert "| `fault=nan_loss` | . | . | . | X | . | non_finite |" in report
+    assert "Every run as expected." in report
+    assert (out / "fault-nan_loss" / "diagnosis.md").exists()
+
+    again = subprocess.run([*script, *chosen], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 2
+    assert f"error: {out / 'none'} already holds a run's results" in again.stderr
+    assert (out / "fault_lab.md").read_text() == report
+
+
+def test_the_matrix_judges_what_each_run_named():
+    named = {
+        "none": ["dead_relus"],
+        "init=near_zero": ["vanishing_gradients", "near_zero_weights"],
+        "fault=lr_too_high": ["vanishing_gradients", "lr_too_high"],
+        "fault=corrupt_labels": [],
+    }
+    assert mismatches(named) == [
+        "none: the healthy run was diagnosed with dead_relus",
+        "fault=lr_too_high: expected lr_too_high first, got ['vanishing_gradients', 'lr_too_high']",
+        "fault=lr_too_high: also named vanishing_gradients",
+        "fault=corrupt_labels: expected not_generalizing first, got healthy",
+    ]
+    table = matrix_markdown(named)
+    assert (
+        "| `init=near_zero` | X | . | . | . | . | vanishing_gradients, near_zero_weights |" in table
+    )
 
 
 def test_corrupt_labels_shuffles_the_chosen_share_and_keeps_the_label_set(compose_config):
