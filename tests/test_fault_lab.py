@@ -7,16 +7,8 @@ import sys
 import pytest
 import torch
 
+from gaze import fault_lab
 from gaze.errors import ConfigError
-from gaze.fault_lab import (
-    EXPECTED,
-    lab_overrides,
-    matrix_lines,
-    matrix_markdown,
-    mismatches,
-    rules_named,
-    run_name,
-)
 from gaze.faults import FAULTS, careless_dead_zone_loss, check_fault
 from gaze.nonfinite import NonFiniteError
 from gaze.train import train
@@ -24,22 +16,22 @@ from tests.conftest import REPO
 
 
 def _diagnose(compose_config, tmp_path, fault: str) -> list[str]:
-    run_dir = tmp_path / run_name(fault)
+    run_dir = tmp_path / fault_lab.run_name(fault)
     run_dir.mkdir()
     try:
-        train(compose_config(lab_overrides(fault)), run_dir)
+        train(compose_config(fault_lab.lab_overrides(fault)), run_dir)
     except NonFiniteError:
         # a run may stop at its first non-finite value; its diagnosis is written by then
         if fault != "fault=nan_loss":
             raise
-    return rules_named(run_dir)
+    return fault_lab.rules_named(run_dir)
 
 
 @pytest.mark.slow
 def test_each_fault_is_named_first_and_confused_with_no_other(compose_config, tmp_path):
-    named = {fault: _diagnose(compose_config, tmp_path, fault) for fault in EXPECTED}
-    print("\n" + "\n".join(matrix_lines(named)))
-    assert mismatches(named) == []
+    named = {fault: _diagnose(compose_config, tmp_path, fault) for fault in fault_lab.EXPECTED}
+    print("\n" + "\n".join(fault_lab.matrix_lines(named)))
+    assert fault_lab.mismatches(named) == []
     assert set(named) == {"none", "init=near_zero", *(f"fault={f}" for f in FAULTS[1:])}
 
 
@@ -78,13 +70,13 @@ def test_the_matrix_judges_what_each_run_named():
         "fault=lr_too_high": ["vanishing_gradients", "lr_too_high"],
         "fault=corrupt_labels": [],
     }
-    assert mismatches(named) == [
+    assert fault_lab.mismatches(named) == [
         "none: the healthy run was diagnosed with dead_relus",
         "fault=lr_too_high: expected lr_too_high first, got ['vanishing_gradients', 'lr_too_high']",
         "fault=lr_too_high: also named vanishing_gradients",
         "fault=corrupt_labels: expected not_generalizing first, got healthy",
     ]
-    table = matrix_markdown(named)
+    table = fault_lab.matrix_markdown(named)
     assert (
         "| `init=near_zero` | X | . | . | . | . | vanishing_gradients, near_zero_weights |" in table
     )
