@@ -21,6 +21,7 @@ RESULT_COLUMNS = [
     "train/angular_error_deg",
     "val/loss",
     "val/angular_error_deg",
+    "val/gaze_correlation",
     "steps_per_second",
 ]
 # overrides that select the sweep itself, not a choice of the job

@@ -45,6 +45,7 @@ def _check_grid_table(sweep_dir) -> pd.DataFrame:
     done, failed = table[table["status"] == "ok"], table[table["status"] == "failed"]
     for column in ["train/loss", "val/angular_error_deg", "steps_per_second"]:
         assert all(math.isfinite(v) and v > 0 for v in done[column])
+    assert all(-1 <= v <= 1 for v in done["val/gaze_correlation"])
     for error in failed["error"]:
         assert error.startswith("ConfigError: data.subset=65 is larger than the training set")
     assert "job 1 failed: ConfigError: data.subset=65" in result.stdout
