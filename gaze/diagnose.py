@@ -264,10 +264,9 @@ class Diagnosis(Rules):
         return "\n".join(lines) + "\n"
 
     def _validation_sentence(self) -> str:
-        val, size = self.validation, self.data.get("val_size", 0)
-        if val is None or "gaze_correlation" not in val or not size:
+        chance, val = self._chance_correlation(), self.validation
+        if chance is None:
             return ""
-        chance = self.cfg.chance_sigmas / math.sqrt(2 * size)
         return (
             f" Validation at step {val['step']}: loss {val['loss']:.4f} against its baseline "
             f"{self.data['val_baseline_loss']:.4f}, gaze correlation "

@@ -290,9 +290,20 @@ class Rules:
             ]
         return []
 
-    def _not_generalizing(self, step: int) -> Finding | None:
+    def _chance_correlation(self) -> float | None:
+        """The largest validation gaze correlation that chance explains; None without one.
+
+        The standard error of the mean of the pitch and yaw correlations of n samples is about
+        1 / sqrt(2 n); chance is `chance_sigmas` of them.
+        """
         val, size = self.validation, self.data.get("val_size", 0)
         if val is None or "gaze_correlation" not in val or size < 3:
+            return None
+        return self.cfg.chance_sigmas / math.sqrt(2 * size)
+
+    def _not_generalizing(self, step: int) -> Finding | None:
+        chance, val, size = self._chance_correlation(), self.validation, self.data.get("val_size")
+        if chance is None:
             return None
         if val["step"] < self.cfg.warmup_steps or len(self.window) < self.window.maxlen:
             return None
@@ -301,9 +312,7 @@ class Rules:
         if not later < (1 - self.cfg.baseline_tolerance) * self.baseline_loss:
             return None
         # ...that does not carry over: on held-out samples its predictions are uncorrelated
-        # with the labels, up to chance (the standard error of the mean of the pitch and yaw
-        # correlations of `size` samples is about 1 / sqrt(2 size))
-        chance = self.cfg.chance_sigmas / math.sqrt(2 * size)
+        # with the labels, up to chance
         correlation = val["gaze_correlation"]
         if not correlation <= chance:
             return None

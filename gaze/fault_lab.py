@@ -57,7 +57,7 @@ def mismatches(named: dict[str, list[str]]) -> list[str]:
     """What went wrong, one line per fault: not named first by its finding, or by another's."""
     problems = []
     for fault, rules in named.items():
-        expected = EXPECTED.get(fault.split()[0])
+        expected = EXPECTED[fault]
         if expected is None:
             if rules:
                 problems.append(f"{fault}: the healthy run was diagnosed with {', '.join(rules)}")
