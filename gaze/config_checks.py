@@ -17,6 +17,7 @@ _POSITIVE_INTS = (
     "train.ckpt_every",
     "log.every",
     "log.stats_every",
+    "log.hist_every",
 )
 _POSITIVE_FLOATS = ("train.lr",)
 
@@ -39,9 +40,6 @@ def check_config(cfg) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
             raise ConfigError(f"{key}={value!r} is not allowed; use a number > 0")
 
-    hist_every = cfg.log.hist_every
-    if isinstance(hist_every, bool) or not isinstance(hist_every, int) or hist_every < 1:
-        raise ConfigError(f"log.hist_every={hist_every!r} is not allowed; use a whole number >= 1")
     if not isinstance(cfg.train.resume, bool):
         raise ConfigError(f"train.resume={cfg.train.resume!r} is not allowed; use true or false")
     check_timm_name(cfg.model.timm_name)

@@ -72,7 +72,7 @@ class ParameterMonitor:
         self.numels = torch.tensor([p.numel() for p in self.params], dtype=torch.float64)
         self.bins = bins
         self._before_update: list[torch.Tensor] | None = None
-        self._before_norm: torch.Tensor | None = None
+        self._before_norm: torch.Tensor | None = None  # (P,) on the CPU
         self._largest = max((p.numel() for p in self.params), default=0)
         self._buffers: dict[tuple, torch.Tensor] = {}
         # most tensors of a network are small (BatchNorm, biases): one call measures them all
@@ -103,13 +103,16 @@ class ParameterMonitor:
         return self._before_norm is not None
 
     @torch.no_grad()
-    def remember_weights(self) -> None:
-        """Copies the weights before an optimiser step, for the update-to-weight ratio."""
+    def remember_weights(self, weight_norm: torch.Tensor) -> None:
+        """Copies the weights before an optimiser step, for the update-to-weight ratio.
+
+        weight_norm: (P,) their L2 norms, as `parameter_stats()` has just measured them.
+        """
         weights = self._weights()
         if self._before_update is None:
             self._before_update = [torch.empty_like(w) for w in weights]
         torch._foreach_copy_(self._before_update, weights)
-        self._before_norm = torch.stack(torch._foreach_norm(self._before_update, 2))
+        self._before_norm = weight_norm.double().cpu()
 
     @torch.no_grad()
     def norms(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -206,10 +209,10 @@ class ParameterMonitor:
             raise RuntimeError("update_ratio() needs remember_weights() before the step")
         # the remembered copy becomes the change, in place: no new tensors
         torch._foreach_sub_(self._before_update, self._weights())
-        change = torch.stack(torch._foreach_norm(self._before_update, 2))
+        change = torch.stack(torch._foreach_norm(self._before_update, 2)).double().cpu()
         ratio = change / self._before_norm.clamp(min=1e-30)
         self._before_norm = None
-        return ratio.double().cpu()
+        return ratio
 
     @torch.no_grad()
     def histograms(self) -> dict[str, Histogram]:
@@ -235,8 +238,8 @@ class ParameterMonitor:
         # one copy to the host; edges of every histogram at once, in float64
         host_moments = torch.empty(len(tensors), 4, dtype=torch.float64)
         host_counts = torch.empty(len(tensors), self.bins, dtype=torch.float64)
-        host_moments[order] = torch.cat(moments).double().cpu()
-        host_counts[order] = torch.cat(counts).double().cpu()
+        host = torch.cat((torch.cat(moments), torch.cat(counts)), dim=1).double().cpu()
+        host_moments[order], host_counts[order] = host[:, :4], host[:, 4:]
         low, high = host_moments[:, 0:1], host_moments[:, 1:2]
         edges = low + (high - low) * torch.linspace(0, 1, self.bins + 1, dtype=torch.float64)
 

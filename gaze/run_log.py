@@ -1,7 +1,6 @@
 """What a run writes about itself: a TensorBoard event file and metrics.csv, side by side."""
 
 import csv
-import math
 import os
 from pathlib import Path
 
@@ -88,7 +87,8 @@ def keep_rows_up_to(csv_path: Path, step: int, columns: list[str]) -> None:
 
 
 def _csv_number(value: float) -> str:
-    return repr(float(value)) if math.isfinite(value) else str(float(value))
+    # repr: the shortest text that reads back as the same float (nan and inf included)
+    return repr(float(value))
 
 
 def _histogram_proto(histogram: Histogram) -> HistogramProto:

@@ -36,7 +36,7 @@ def test_update_ratio_measures_the_optimiser_step():
     model = _model_with_gradients()
     monitor = ParameterMonitor(model)
     before = [p.detach().clone() for p in model.parameters()]
-    monitor.remember_weights()
+    monitor.remember_weights(monitor.parameter_stats().weight_norm)
     torch.optim.SGD(model.parameters(), lr=0.1).step()
     ratios = monitor.update_ratio()
     for ratio, old, p in zip(ratios, before, model.parameters(), strict=True):
@@ -114,7 +114,7 @@ def test_update_ratio_can_be_measured_again_after_a_second_step():
     for _ in range(2):
         assert not monitor.remembers_weights
         before = [p.detach().clone() for p in model.parameters()]
-        monitor.remember_weights()
+        monitor.remember_weights(monitor.parameter_stats().weight_norm)
         optimizer.step()
         ratios = monitor.update_ratio()
         expected = [
