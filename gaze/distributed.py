@@ -84,23 +84,17 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 
-def global_batch(loss: torch.Tensor, prediction: torch.Tensor, gaze: torch.Tensor):
-    """The step's loss, (N, 2) predictions and (N, 2) labels over the whole global batch.
+def global_means(*means: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Batch means (0-dim tensors) of this process's slice, as means over the global batch.
 
-    Each process holds an equal slice of the batch, so the global mean loss is the mean of the
-    processes' losses, and the slices gathered in rank order are the batch in sampler order.
+    Each process holds an equal slice of the batch, so a global mean is the mean of the
+    processes' means: one all-reduce for all of them.
     """
     if not is_distributed():
-        return loss, prediction, gaze
-    loss = loss.detach().clone()
-    dist.all_reduce(loss)
-    return loss / world_size(), _gather(prediction.detach()), _gather(gaze)
-
-
-def _gather(tensor: torch.Tensor) -> torch.Tensor:
-    slices = [torch.empty_like(tensor) for _ in range(world_size())]
-    dist.all_gather(slices, tensor.contiguous())
-    return torch.cat(slices)
+        return means
+    summed = torch.stack([m.detach().float() for m in means])
+    dist.all_reduce(summed)
+    return tuple(summed / world_size())
 
 
 class SilentRecorder:

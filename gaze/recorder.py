@@ -8,7 +8,6 @@ from pathlib import Path
 import torch
 
 from gaze.diagnose import Diagnosis
-from gaze.geometry import angular_error_deg
 from gaze.monitor import ParameterMonitor, ParameterStats
 from gaze.nonfinite import FiniteGuard, NonFiniteError
 from gaze.run_log import RunLog
@@ -84,15 +83,17 @@ class TrainingRecorder:
             # NOTE: the update ratio needs a copy of every weight, a pass as costly as all the
             # other statistics together, so it comes on histogram steps only (else None)
             if histogram_step:
-                self.monitor.remember_weights()
+                self.monitor.remember_weights(self._stats.weight_norm)
         if histogram_step:
             self.run_log.histograms(step, self.monitor.histograms())
 
     def after_update(
-        self, step: int, loss, prediction, gaze, val_metrics: dict[str, float] | None = None
+        self, step: int, loss, angle, val_metrics: dict[str, float] | None = None
     ) -> ParameterStats | None:
-        """Accumulates the step's loss; on statistics steps writes scalars and returns the stats."""
-        angle = angular_error_deg(prediction.detach(), gaze).mean()
+        """Accumulates the step's loss and mean angular error (degrees), both 0-dim tensors.
+
+        On statistics steps it writes the scalars and returns the statistics.
+        """
         for window in (self._scalar_window, self._console_window):
             window.add(loss.detach(), angle)
         self.guard.watch_loss(step, loss)

@@ -27,6 +27,7 @@ from gaze.diagnose import Diagnosis, check_diagnose_config
 from gaze.errors import ConfigError, exit_with_error
 from gaze.evaluate import evaluate
 from gaze.faults import build_loss, check_fault, inject_data_fault
+from gaze.geometry import angular_error_deg
 from gaze.init import apply_init
 from gaze.model import build_model
 from gaze.nonfinite import NonFiniteError
@@ -153,9 +154,8 @@ def _loop(run: _Run, eval_every: int) -> float:
             val_metrics = None
             if main_process and (step % eval_every == 0 or step == run.steps):
                 val_metrics = evaluate(run.network, run.val_set, run.device)
-            run.recorder.after_update(
-                step, *distributed.global_batch(loss, prediction, gaze), val_metrics
-            )
+            angle = angular_error_deg(prediction.detach(), gaze).mean()
+            run.recorder.after_update(step, *distributed.global_means(loss, angle), val_metrics)
             if main_process and run.checkpoints.is_due(step):
                 run.checkpoints.save(step, time.perf_counter() - started)
             progress.update()

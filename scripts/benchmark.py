@@ -29,6 +29,7 @@ from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 
 from gaze.data import StepBatchSampler, build_datasets, make_loader  # noqa: E402
 from gaze.device import resolve_device  # noqa: E402
+from gaze.geometry import angular_error_deg  # noqa: E402
 from gaze.loss import l2_gaze_loss  # noqa: E402
 from gaze.model import build_model  # noqa: E402
 from gaze.monitor import ParameterMonitor  # noqa: E402
@@ -130,7 +131,8 @@ class Bench:
             recorder = self.recorders[variant]
             recorder.before_update(step)
             self.optimizer.step()
-            recorder.after_update(step, loss, prediction, self.gaze)
+            angle = angular_error_deg(prediction.detach(), self.gaze).mean()
+            recorder.after_update(step, loss, angle)
             # the event file is written by a background thread: drain it inside the timed step,
             # or its work would be charged to whichever variant runs next
             recorder.run_log.flush()
